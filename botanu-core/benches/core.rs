@@ -1,0 +1,103 @@
+//! Micro-benchmarks of the hot pieces of botanu-core.
+//!
+//! `cargo bench -p botanu-core --bench core`
+//!
+//! Span benchmarks start and end a span on a provider with one processor: the enricher, or a
+//! no-op processor as the baseline measured in the same run. The difference is the enricher's
+//! cost per span.
+
+use std::hint::black_box;
+
+use botanu_core::baggage::encode_header;
+use botanu_core::{RunContext, RunContextEnricher, SampledSpanProcessor};
+use criterion::{criterion_group, criterion_main, Criterion};
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::{Span as _, TraceId, Tracer, TracerProvider};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
+
+#[derive(Debug)]
+struct Noop;
+
+impl SpanProcessor for Noop {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(
+        &self,
+        _t: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+fn enricher(c: &mut Criterion) {
+    let enriched = SdkTracerProvider::builder()
+        .with_span_processor(RunContextEnricher::new())
+        .build();
+    let baseline = SdkTracerProvider::builder()
+        .with_span_processor(Noop)
+        .build();
+    let run = RunContext::builder("Customer Support")
+        .event_id("ticket-42")
+        .customer_id("acme")
+        .tenant_id("t-1")
+        .build();
+    let contexts = [
+        ("no baggage", Context::new()),
+        (
+            "foreign baggage",
+            Context::new().with_baggage([KeyValue::new("user.session", "s-1")]),
+        ),
+        ("in a run", run.to_context(&Context::new())),
+    ];
+    let mut g = c.benchmark_group("span start+end");
+    for (name, cx) in &contexts {
+        for (which, provider) in [("noop processor", &baseline), ("enricher", &enriched)] {
+            let tracer = provider.tracer("bench");
+            g.bench_function(format!("{which}, {name}"), |b| {
+                b.iter(|| tracer.start_with_context("child", black_box(cx)).end())
+            });
+        }
+    }
+    g.finish();
+}
+
+fn sampled_processor(c: &mut Criterion) {
+    let gate = SampledSpanProcessor::ratio(Noop, 0.1).unwrap();
+    let mut id = 0x1234_5678_9abc_def0_u128;
+    c.bench_function("SampledSpanProcessor::ratio decision", |b| {
+        b.iter(|| {
+            id = id
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            black_box(gate.keeps(TraceId::from(id), false))
+        })
+    });
+}
+
+fn run_context(c: &mut Criterion) {
+    c.bench_function("RunContext::new + to_baggage", |b| {
+        b.iter(|| {
+            let run = RunContext::builder(black_box("Customer Support"))
+                .event_id(black_box("ticket-42"))
+                .customer_id(black_box("acme"))
+                .environment("production")
+                .build();
+            black_box(run.to_baggage())
+        })
+    });
+    let run = RunContext::new("Customer Support", "ticket-42", "acme");
+    c.bench_function("RunContext::to_context", |b| {
+        b.iter(|| black_box(run.to_context(black_box(&Context::new()))))
+    });
+    let entries = run.to_baggage();
+    c.bench_function("baggage header encode (5 run keys)", |b| {
+        b.iter(|| black_box(encode_header(entries.iter().map(|(k, v)| (*k, v.as_str())))))
+    });
+}
+
+criterion_group!(benches, enricher, sampled_processor, run_context);
+criterion_main!(benches);

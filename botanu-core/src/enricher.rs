@@ -1,0 +1,104 @@
+//! [`RunContextEnricher`]: stamps the run onto every span started inside it.
+
+use std::time::Duration;
+
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::Span as _;
+use opentelemetry::{Context, KeyValue, StringValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+
+use crate::baggage::keys;
+
+/// A [`SpanProcessor`] that copies the run's baggage onto each span as it starts.
+///
+/// On `on_start` it reads the seven keys of [`keys::ENRICHED`] (`botanu.run_id`,
+/// `botanu.workflow`, `botanu.event_id`, `botanu.customer_id`, `botanu.environment`,
+/// `botanu.tenant_id`, `botanu.parent_run_id`) from the baggage of the **parent context the SDK
+/// hands it** and sets each non-empty one as a string attribute, unless the span already has
+/// that attribute (from its builder or an earlier processor): it never overwrites.
+///
+/// It reads nothing and allocates nothing when the context carries no botanu baggage, so
+/// spans outside runs cost one empty-baggage check. `on_end`, `force_flush` and `shutdown` do
+/// nothing. Put it **before** exporting processors so that they see the attributes.
+///
+/// ```
+/// use botanu_core::{RunContext, RunContextEnricher};
+/// use opentelemetry::trace::{Tracer, TracerProvider};
+/// use opentelemetry::Context;
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(RunContextEnricher::new())
+///     .with_simple_exporter(exporter.clone())
+///     .build();
+/// let tracer = provider.tracer("app");
+///
+/// let run = RunContext::new("Customer Support", "ticket-42", "acme");
+/// let _guard = run.to_context(&Context::current()).attach();
+/// tracer.in_span("llm call", |_| {});
+///
+/// let span = &exporter.get_finished_spans().unwrap()[0];
+/// let customer = span.attributes.iter().find(|kv| kv.key.as_str() == "botanu.customer_id");
+/// assert_eq!(customer.unwrap().value.as_str(), "acme");
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunContextEnricher {
+    _private: (),
+}
+
+impl RunContextEnricher {
+    /// A new enricher.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl SpanProcessor for RunContextEnricher {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        let baggage = cx.baggage();
+        if baggage.is_empty() {
+            return;
+        }
+        // One pass over the (small) baggage beats seven hashed lookups.
+        let mut found: [Option<&StringValue>; 7] = [None; 7];
+        let mut any = false;
+        for (key, (value, _)) in baggage {
+            let key = key.as_str();
+            if !key.starts_with(keys::PREFIX) || value.as_str().is_empty() {
+                continue;
+            }
+            if let Some(i) = keys::ENRICHED.iter().position(|k| *k == key) {
+                found[i] = Some(value);
+                any = true;
+            }
+        }
+        if !any {
+            return;
+        }
+        // The SDK span exposes its attributes only through a copy; taken only for spans that
+        // are inside a run.
+        let existing = span
+            .exported_data()
+            .map(|d| d.attributes)
+            .unwrap_or_default();
+        for (value, key) in found.into_iter().zip(keys::ENRICHED) {
+            let Some(value) = value else { continue };
+            if existing.iter().any(|kv| kv.key.as_str() == key) {
+                continue;
+            }
+            span.set_attribute(KeyValue::new(key, value.clone()));
+        }
+    }
+
+    fn on_end(&self, _span: SpanData) {}
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}

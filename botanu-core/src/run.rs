@@ -1,0 +1,839 @@
+//! The run model: one execution of a business workflow.
+//!
+//! A [`RunContext`] names the run (`run_id`, a UUIDv7), the workflow it executes, the business
+//! event and customer it is for, and its place in a retry chain. It travels between services as
+//! W3C Baggage ([`RunContext::to_baggage`] / [`RunContext::from_baggage`]) and is written on the
+//! run span as attributes ([`RunContext::to_span_attributes`]). Names and encodings are those of
+//! the reference Python SDK, so a Python service and a Rust service continue each other's runs.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::KeyValue;
+
+use crate::baggage::{keys, BaggageLookup};
+
+/// The final status of a run. The string forms are the wire values of the reference SDK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    /// The run did what it was for.
+    Success,
+    /// The run failed (an error, a 5xx, a panic).
+    Failure,
+    /// The run did part of what it was for.
+    Partial,
+    /// The run ran out of time.
+    Timeout,
+    /// The run was abandoned (client went away, future dropped). Spelled with one "l".
+    Canceled,
+}
+
+impl RunStatus {
+    /// The wire value: `success`, `failure`, `partial`, `timeout` or `canceled`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Success => "success",
+            RunStatus::Failure => "failure",
+            RunStatus::Partial => "partial",
+            RunStatus::Timeout => "timeout",
+            RunStatus::Canceled => "canceled",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a run ended, as recorded by [`RunContext::complete`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RunOutcome {
+    /// The final status.
+    pub status: RunStatus,
+    /// A machine-readable reason (`botanu.outcome.reason_code`).
+    pub reason_code: Option<String>,
+    /// The error class on failure (`botanu.outcome.error_class`).
+    pub error_class: Option<String>,
+    /// What the run produced, e.g. `tickets_resolved` (`botanu.outcome.value_type`).
+    pub value_type: Option<String>,
+    /// How much of it (`botanu.outcome.value_amount`).
+    pub value_amount: Option<f64>,
+    /// Confidence in the outcome, 0–1 (`botanu.outcome.confidence`).
+    pub confidence: Option<f64>,
+}
+
+impl RunOutcome {
+    /// An outcome with the given status and nothing else.
+    pub fn new(status: RunStatus) -> Self {
+        RunOutcome {
+            status,
+            reason_code: None,
+            error_class: None,
+            value_type: None,
+            value_amount: None,
+            confidence: None,
+        }
+    }
+
+    /// Sets the reason code.
+    pub fn reason_code(mut self, reason: impl Into<String>) -> Self {
+        self.reason_code = Some(reason.into());
+        self
+    }
+
+    /// Sets the error class.
+    pub fn error_class(mut self, class: impl Into<String>) -> Self {
+        self.error_class = Some(class.into());
+        self
+    }
+
+    /// Sets the business value produced by the run.
+    pub fn value(mut self, value_type: impl Into<String>, amount: f64) -> Self {
+        self.value_type = Some(value_type.into());
+        self.value_amount = Some(amount);
+        self
+    }
+
+    /// Sets the confidence.
+    pub fn confidence(mut self, confidence: f64) -> Self {
+        self.confidence = Some(confidence);
+        self
+    }
+}
+
+/// Mutable run state shared by every clone of one [`RunContext`]: cancelling or completing a
+/// clone (e.g. the one a handler extracted) is seen by the lifecycle that owns the run.
+#[derive(Debug, Default)]
+struct RunState {
+    cancelled: AtomicBool,
+    /// Unix time in microseconds; 0 = not recorded.
+    cancelled_at_us: AtomicU64,
+    outcome: Mutex<Option<(RunOutcome, Duration)>>,
+}
+
+/// One execution of a business workflow.
+///
+/// Cloning is cheap-ish and clones share cancellation and outcome state.
+///
+/// ```
+/// use botanu_core::RunContext;
+///
+/// let run = RunContext::builder("Customer Support")
+///     .event_id("ticket-42")
+///     .customer_id("acme")
+///     .environment("production")
+///     .build();
+/// assert_eq!(run.attempt(), 1);
+/// assert_eq!(run.root_run_id(), run.run_id());
+///
+/// // What goes on the wire, and back.
+/// let baggage = run.to_baggage();
+/// let back = RunContext::from_baggage(&baggage).unwrap();
+/// assert_eq!(back.run_id(), run.run_id());
+/// assert_eq!(back.customer_id(), "acme");
+///
+/// // A retry is a new run in the same chain.
+/// let retry = RunContext::retry(&run);
+/// assert_eq!(retry.attempt(), 2);
+/// assert_eq!(retry.retry_of_run_id(), Some(run.run_id()));
+/// assert_eq!(retry.root_run_id(), run.run_id());
+/// ```
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    run_id: String,
+    workflow: String,
+    event_id: String,
+    customer_id: String,
+    environment: String,
+    tenant_id: Option<String>,
+    parent_run_id: Option<String>,
+    root_run_id: String,
+    attempt: i64,
+    retry_of_run_id: Option<String>,
+    workflow_version: Option<String>,
+    start_time: SystemTime,
+    started: Instant,
+    deadline: Option<SystemTime>,
+    state: Arc<RunState>,
+}
+
+/// Builder for a [`RunContext`]; see [`RunContext::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RunContextBuilder {
+    workflow: String,
+    run_id: Option<String>,
+    event_id: String,
+    customer_id: String,
+    environment: Option<String>,
+    tenant_id: Option<String>,
+    parent_run_id: Option<String>,
+    root_run_id: Option<String>,
+    attempt: i64,
+    retry_of_run_id: Option<String>,
+    workflow_version: Option<String>,
+    deadline: Option<SystemTime>,
+}
+
+impl RunContextBuilder {
+    /// Uses a given run id instead of a fresh UUIDv7 (replays, tests, continuing a known run).
+    pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
+    }
+    /// The business transaction id (ticket, order, conversation).
+    pub fn event_id(mut self, event_id: impl Into<String>) -> Self {
+        self.event_id = event_id.into();
+        self
+    }
+    /// The customer the run's cost is attributed to.
+    pub fn customer_id(mut self, customer_id: impl Into<String>) -> Self {
+        self.customer_id = customer_id.into();
+        self
+    }
+    /// The environment label; default: [`default_environment`].
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+    /// The tenant, for multi-tenant products.
+    pub fn tenant_id(mut self, tenant_id: impl Into<String>) -> Self {
+        self.tenant_id = Some(tenant_id.into());
+        self
+    }
+    /// The run that started this one.
+    pub fn parent_run_id(mut self, parent_run_id: impl Into<String>) -> Self {
+        self.parent_run_id = Some(parent_run_id.into());
+        self
+    }
+    /// The first run of the retry chain; default: this run's own id.
+    pub fn root_run_id(mut self, root_run_id: impl Into<String>) -> Self {
+        self.root_run_id = Some(root_run_id.into());
+        self
+    }
+    /// The attempt number (1 for a first attempt).
+    pub fn attempt(mut self, attempt: i64) -> Self {
+        self.attempt = attempt;
+        self
+    }
+    /// The run this one retries.
+    pub fn retry_of_run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.retry_of_run_id = Some(run_id.into());
+        self
+    }
+    /// A version label for the workflow's code (`botanu.workflow.version`).
+    pub fn workflow_version(mut self, version: impl Into<String>) -> Self {
+        self.workflow_version = Some(version.into());
+        self
+    }
+    /// A deadline this far from now. Deadlines are cooperative: nothing enforces them.
+    pub fn deadline_in(mut self, timeout: Duration) -> Self {
+        self.deadline = SystemTime::now().checked_add(timeout);
+        self
+    }
+    /// An absolute deadline.
+    pub fn deadline_at(mut self, deadline: SystemTime) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Builds the run, starting its clock now.
+    pub fn build(self) -> RunContext {
+        let run_id = self.run_id.unwrap_or_else(new_run_id);
+        let root_run_id = match self.root_run_id {
+            Some(root) => root,
+            None => run_id.clone(),
+        };
+        RunContext {
+            workflow: self.workflow,
+            event_id: self.event_id,
+            customer_id: self.customer_id,
+            environment: self.environment.unwrap_or_else(default_environment),
+            tenant_id: self.tenant_id,
+            parent_run_id: self.parent_run_id,
+            root_run_id,
+            attempt: self.attempt,
+            retry_of_run_id: self.retry_of_run_id,
+            workflow_version: self.workflow_version,
+            start_time: SystemTime::now(),
+            started: Instant::now(),
+            deadline: self.deadline,
+            state: Arc::default(),
+            run_id,
+        }
+    }
+}
+
+/// A fresh run id: a UUIDv7 (RFC 9562: 48-bit Unix milliseconds, version 7, variant `10`,
+/// random bits from the OS), lowercase hyphenated.
+pub fn new_run_id() -> String {
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Uuid::now_v7()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
+}
+
+impl RunContext {
+    /// Starts building a run of `workflow` with a fresh UUIDv7 run id.
+    pub fn builder(workflow: impl Into<String>) -> RunContextBuilder {
+        RunContextBuilder {
+            workflow: workflow.into(),
+            run_id: None,
+            event_id: String::new(),
+            customer_id: String::new(),
+            environment: None,
+            tenant_id: None,
+            parent_run_id: None,
+            root_run_id: None,
+            attempt: 1,
+            retry_of_run_id: None,
+            workflow_version: None,
+            deadline: None,
+        }
+    }
+
+    /// A first-attempt run of `workflow` for one event and customer.
+    pub fn new(
+        workflow: impl Into<String>,
+        event_id: impl Into<String>,
+        customer_id: impl Into<String>,
+    ) -> Self {
+        Self::builder(workflow)
+            .event_id(event_id)
+            .customer_id(customer_id)
+            .build()
+    }
+
+    /// The next attempt of `previous`: a new run id, `attempt + 1`, the same root, and
+    /// `retry_of_run_id` = the previous run. Identity (workflow, event, customer, version,
+    /// environment, tenant, parent) is kept; deadline, cancellation and outcome are not.
+    pub fn retry(previous: &RunContext) -> RunContext {
+        let mut b = RunContext::builder(previous.workflow.clone())
+            .event_id(previous.event_id.clone())
+            .customer_id(previous.customer_id.clone())
+            .environment(previous.environment.clone())
+            .root_run_id(previous.root_run_id.clone())
+            .attempt(previous.attempt.saturating_add(1))
+            .retry_of_run_id(previous.run_id.clone());
+        b.tenant_id = previous.tenant_id.clone();
+        b.parent_run_id = previous.parent_run_id.clone();
+        b.workflow_version = previous.workflow_version.clone();
+        b.build()
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    /// The workflow name.
+    pub fn workflow(&self) -> &str {
+        &self.workflow
+    }
+    /// The business event id.
+    pub fn event_id(&self) -> &str {
+        &self.event_id
+    }
+    /// The customer id (may be empty when unknown).
+    pub fn customer_id(&self) -> &str {
+        &self.customer_id
+    }
+    /// The environment label.
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+    /// The tenant id.
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+    /// The run that started this one.
+    pub fn parent_run_id(&self) -> Option<&str> {
+        self.parent_run_id.as_deref()
+    }
+    /// The first run of the retry chain (this run's own id for a first attempt).
+    pub fn root_run_id(&self) -> &str {
+        if self.root_run_id.is_empty() {
+            &self.run_id
+        } else {
+            &self.root_run_id
+        }
+    }
+    /// The attempt number, 1 for a first attempt.
+    pub fn attempt(&self) -> i64 {
+        self.attempt
+    }
+    /// The run this one retries.
+    pub fn retry_of_run_id(&self) -> Option<&str> {
+        self.retry_of_run_id.as_deref()
+    }
+    /// The workflow version label.
+    pub fn workflow_version(&self) -> Option<&str> {
+        self.workflow_version.as_deref()
+    }
+    /// When the run started (wall clock).
+    pub fn start_time(&self) -> SystemTime {
+        self.start_time
+    }
+    /// The deadline, if any.
+    pub fn deadline(&self) -> Option<SystemTime> {
+        self.deadline
+    }
+
+    /// True when a deadline is set and now is strictly after it.
+    pub fn is_past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| SystemTime::now() > d)
+    }
+
+    /// Time left until the deadline (zero once past it); `None` without a deadline.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|d| {
+            d.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        })
+    }
+
+    /// Requests cooperative cancellation of the run (seen by every clone).
+    pub fn cancel(&self) {
+        let now_us = unix_micros(SystemTime::now()).max(1);
+        let _ = self.state.cancelled_at_us.compare_exchange(
+            0,
+            now_us,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.state.cancelled.store(true, Ordering::Release);
+    }
+
+    /// True when cancellation was requested or the deadline has passed.
+    pub fn is_cancelled(&self) -> bool {
+        self.state.cancelled.load(Ordering::Acquire) || self.is_past_deadline()
+    }
+
+    /// When [`cancel`](Self::cancel) was first called.
+    pub fn cancelled_at(&self) -> Option<SystemTime> {
+        match self.state.cancelled_at_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => UNIX_EPOCH.checked_add(Duration::from_micros(us)),
+        }
+    }
+
+    /// Records how the run ended, replacing any earlier outcome, and fixes its duration.
+    pub fn complete(&self, outcome: RunOutcome) {
+        let elapsed = self.started.elapsed();
+        *lock(&self.state.outcome) = Some((outcome, elapsed));
+    }
+
+    /// The recorded outcome.
+    pub fn outcome(&self) -> Option<RunOutcome> {
+        lock(&self.state.outcome).as_ref().map(|(o, _)| o.clone())
+    }
+
+    /// Time from start to [`complete`](Self::complete); `None` until completed.
+    pub fn duration(&self) -> Option<Duration> {
+        lock(&self.state.outcome).as_ref().map(|(_, d)| *d)
+    }
+
+    /// Time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The baggage entries of this run, with the reference keys and string encodings.
+    ///
+    /// Always: `botanu.run_id`, `botanu.workflow`, `botanu.event_id`, `botanu.customer_id`,
+    /// `botanu.environment`. When set: `botanu.tenant_id`, `botanu.parent_run_id`,
+    /// `botanu.root_run_id` (only when it differs from the run id), `botanu.attempt` (only
+    /// when > 1), `botanu.retry_of_run_id`, `botanu.deadline` (Unix milliseconds),
+    /// `botanu.cancelled` (`true`).
+    pub fn to_baggage(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::with_capacity(8);
+        self.for_each_baggage_entry(|k, v| out.push((k, v.to_owned())));
+        out
+    }
+
+    /// Visits the baggage entries of [`to_baggage`](Self::to_baggage) without allocating.
+    pub(crate) fn for_each_baggage_entry(&self, mut f: impl FnMut(&'static str, &str)) {
+        f(keys::RUN_ID, &self.run_id);
+        f(keys::WORKFLOW, &self.workflow);
+        f(keys::EVENT_ID, &self.event_id);
+        f(keys::CUSTOMER_ID, &self.customer_id);
+        f(keys::ENVIRONMENT, &self.environment);
+        if let Some(t) = non_empty(&self.tenant_id) {
+            f(keys::TENANT_ID, t);
+        }
+        if let Some(p) = non_empty(&self.parent_run_id) {
+            f(keys::PARENT_RUN_ID, p);
+        }
+        if !self.root_run_id.is_empty() && self.root_run_id != self.run_id {
+            f(keys::ROOT_RUN_ID, &self.root_run_id);
+        }
+        if self.attempt > 1 {
+            f(keys::ATTEMPT, itoa_i64(self.attempt).as_str());
+        }
+        if let Some(r) = non_empty(&self.retry_of_run_id) {
+            f(keys::RETRY_OF_RUN_ID, r);
+        }
+        if let Some(d) = self.deadline {
+            f(keys::DEADLINE, itoa_i64(unix_millis_signed(d)).as_str());
+        }
+        if self.state.cancelled.load(Ordering::Acquire) {
+            f(keys::CANCELLED, "true");
+        }
+    }
+
+    /// Rebuilds a run from baggage (the receiving side of [`to_baggage`](Self::to_baggage)).
+    ///
+    /// `None` unless both `botanu.run_id` and `botanu.workflow` are present and non-empty.
+    /// Missing event/customer ids become empty, a missing environment becomes `unknown`,
+    /// an unparsable attempt becomes 1, an unparsable deadline is dropped; the start time
+    /// is now (the receiving side's clock starts on arrival).
+    pub fn from_baggage(source: &(impl BaggageLookup + ?Sized)) -> Option<RunContext> {
+        let run_id = source.lookup(keys::RUN_ID).filter(|v| !v.is_empty())?;
+        let workflow = source.lookup(keys::WORKFLOW).filter(|v| !v.is_empty())?;
+        let get = |k: &str| source.lookup(k).map(str::to_owned);
+        let run = RunContext {
+            run_id: run_id.to_owned(),
+            workflow: workflow.to_owned(),
+            event_id: get(keys::EVENT_ID).unwrap_or_default(),
+            customer_id: get(keys::CUSTOMER_ID).unwrap_or_default(),
+            environment: get(keys::ENVIRONMENT).unwrap_or_else(|| "unknown".to_owned()),
+            tenant_id: get(keys::TENANT_ID),
+            parent_run_id: get(keys::PARENT_RUN_ID),
+            root_run_id: source
+                .lookup(keys::ROOT_RUN_ID)
+                .filter(|v| !v.is_empty())
+                .unwrap_or(run_id)
+                .to_owned(),
+            attempt: source
+                .lookup(keys::ATTEMPT)
+                .map_or(1, |v| v.trim().parse().unwrap_or(1)),
+            retry_of_run_id: get(keys::RETRY_OF_RUN_ID),
+            workflow_version: None,
+            start_time: SystemTime::now(),
+            started: Instant::now(),
+            deadline: source
+                .lookup(keys::DEADLINE)
+                .and_then(parse_deadline_millis),
+            state: Arc::default(),
+        };
+        if source
+            .lookup(keys::CANCELLED)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            run.state.cancelled.store(true, Ordering::Release);
+        }
+        Some(run)
+    }
+
+    /// The run attributes for the run span, with the reference names and types.
+    ///
+    /// `botanu.attempt` is an integer, `botanu.run.deadline_ts` and
+    /// `botanu.run.cancelled_at` are float Unix seconds, `botanu.run.duration_ms` a float,
+    /// `botanu.run.start_time` ISO-8601 with a `+00:00` offset. No `botanu.outcome.status`
+    /// attribute is ever written (the reference SDK removed it).
+    pub fn to_span_attributes(&self) -> Vec<KeyValue> {
+        let mut a = Vec::with_capacity(12);
+        a.push(KeyValue::new(keys::RUN_ID, self.run_id.clone()));
+        a.push(KeyValue::new(keys::WORKFLOW, self.workflow.clone()));
+        a.push(KeyValue::new(keys::EVENT_ID, self.event_id.clone()));
+        a.push(KeyValue::new(keys::CUSTOMER_ID, self.customer_id.clone()));
+        a.push(KeyValue::new(keys::ENVIRONMENT, self.environment.clone()));
+        a.push(KeyValue::new(
+            attr::START_TIME,
+            python_isoformat_utc(self.start_time),
+        ));
+        a.push(KeyValue::new(
+            keys::ROOT_RUN_ID,
+            self.root_run_id().to_owned(),
+        ));
+        a.push(KeyValue::new(keys::ATTEMPT, self.attempt));
+        if let Some(v) = non_empty(&self.workflow_version) {
+            a.push(KeyValue::new(attr::WORKFLOW_VERSION, v.to_owned()));
+        }
+        if let Some(v) = non_empty(&self.tenant_id) {
+            a.push(KeyValue::new(keys::TENANT_ID, v.to_owned()));
+        }
+        if let Some(v) = non_empty(&self.parent_run_id) {
+            a.push(KeyValue::new(keys::PARENT_RUN_ID, v.to_owned()));
+        }
+        if let Some(v) = non_empty(&self.retry_of_run_id) {
+            a.push(KeyValue::new(keys::RETRY_OF_RUN_ID, v.to_owned()));
+        }
+        if let Some(d) = self.deadline {
+            a.push(KeyValue::new(attr::DEADLINE_TS, unix_seconds_f64(d)));
+        }
+        if self.state.cancelled.load(Ordering::Acquire) {
+            a.push(KeyValue::new(attr::CANCELLED, true));
+            if let Some(at) = self.cancelled_at() {
+                a.push(KeyValue::new(attr::CANCELLED_AT, unix_seconds_f64(at)));
+            }
+        }
+        if let Some((o, duration)) = lock(&self.state.outcome).as_ref() {
+            let opt = |a: &mut Vec<KeyValue>, k: &'static str, v: &Option<String>| {
+                if let Some(v) = non_empty(v) {
+                    a.push(KeyValue::new(k, v.to_owned()));
+                }
+            };
+            opt(&mut a, attr::OUTCOME_REASON_CODE, &o.reason_code);
+            opt(&mut a, attr::OUTCOME_ERROR_CLASS, &o.error_class);
+            opt(&mut a, attr::OUTCOME_VALUE_TYPE, &o.value_type);
+            if let Some(v) = o.value_amount {
+                a.push(KeyValue::new(attr::OUTCOME_VALUE_AMOUNT, v));
+            }
+            if let Some(v) = o.confidence {
+                a.push(KeyValue::new(attr::OUTCOME_CONFIDENCE, v));
+            }
+            a.push(KeyValue::new(attr::DURATION_MS, duration_ms(*duration)));
+        }
+        a
+    }
+}
+
+/// Span attribute names of a run that are not also baggage keys.
+pub mod attr {
+    /// `botanu.run.start_time`: ISO-8601, `+00:00` offset.
+    pub const START_TIME: &str = "botanu.run.start_time";
+    /// `botanu.workflow.version`.
+    pub const WORKFLOW_VERSION: &str = "botanu.workflow.version";
+    /// `botanu.run.deadline_ts`: float Unix seconds.
+    pub const DEADLINE_TS: &str = "botanu.run.deadline_ts";
+    /// `botanu.run.cancelled`: bool.
+    pub const CANCELLED: &str = "botanu.run.cancelled";
+    /// `botanu.run.cancelled_at`: float Unix seconds.
+    pub const CANCELLED_AT: &str = "botanu.run.cancelled_at";
+    /// `botanu.run.duration_ms`: float milliseconds.
+    pub const DURATION_MS: &str = "botanu.run.duration_ms";
+    /// `botanu.outcome.reason_code`.
+    pub const OUTCOME_REASON_CODE: &str = "botanu.outcome.reason_code";
+    /// `botanu.outcome.error_class`.
+    pub const OUTCOME_ERROR_CLASS: &str = "botanu.outcome.error_class";
+    /// `botanu.outcome.value_type`.
+    pub const OUTCOME_VALUE_TYPE: &str = "botanu.outcome.value_type";
+    /// `botanu.outcome.value_amount`: float.
+    pub const OUTCOME_VALUE_AMOUNT: &str = "botanu.outcome.value_amount";
+    /// `botanu.outcome.confidence`: float.
+    pub const OUTCOME_CONFIDENCE: &str = "botanu.outcome.confidence";
+}
+
+// ---- environment ----------------------------------------------------------------------------
+
+static DEFAULT_ENVIRONMENT: RwLock<Option<Arc<str>>> = RwLock::new(None);
+
+/// The environment label given to runs that set none.
+///
+/// The value set by [`set_default_environment`] (botanu's configuration sets it at
+/// installation) or, before that, the first non-empty of `BOTANU_ENVIRONMENT`,
+/// `OTEL_DEPLOYMENT_ENVIRONMENT`, `DEPLOYMENT_ENVIRONMENT`, else `production`.
+/// (The reference SDK ignores the configured environment for runs; botanu-rs does not.)
+pub fn default_environment() -> String {
+    if let Some(env) = read_lock(&DEFAULT_ENVIRONMENT).as_deref() {
+        return env.to_owned();
+    }
+    let resolved: Arc<str> = resolve_environment(|k| std::env::var(k).ok()).into();
+    let mut slot = DEFAULT_ENVIRONMENT
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    slot.get_or_insert(resolved).to_string()
+}
+
+/// Sets the environment label for runs that set none.
+pub fn set_default_environment(environment: impl Into<String>) {
+    let env: String = environment.into();
+    *DEFAULT_ENVIRONMENT
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(env.into());
+}
+
+/// The environment chain over an env-like lookup: the first non-empty of
+/// `BOTANU_ENVIRONMENT`, `OTEL_DEPLOYMENT_ENVIRONMENT`, `DEPLOYMENT_ENVIRONMENT`, else
+/// `production`.
+pub fn resolve_environment(var: impl Fn(&str) -> Option<String>) -> String {
+    [
+        "BOTANU_ENVIRONMENT",
+        "OTEL_DEPLOYMENT_ENVIRONMENT",
+        "DEPLOYMENT_ENVIRONMENT",
+    ]
+    .iter()
+    .find_map(|k| var(k).filter(|v| !v.is_empty()))
+    .unwrap_or_else(|| "production".to_owned())
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read_lock<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.is_empty())
+}
+
+/// Formats an integer on the stack.
+struct SmallInt {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl SmallInt {
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and '-' are ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0")
+    }
+}
+
+impl std::fmt::Write for SmallInt {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+fn itoa_i64(v: i64) -> SmallInt {
+    let mut s = SmallInt {
+        buf: [0; 24],
+        len: 0,
+    };
+    let _ = write!(s, "{v}");
+    s
+}
+
+fn unix_micros(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros().min(u64::MAX as u128) as u64)
+}
+
+/// Unix milliseconds, truncated toward zero, negative before the epoch.
+fn unix_millis_signed(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis().min(i64::MAX as u128) as i64,
+        Err(e) => -(e.duration().as_millis().min(i64::MAX as u128) as i64),
+    }
+}
+
+fn unix_seconds_f64(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+pub(crate) fn duration_ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Parses the `botanu.deadline` baggage value (Unix milliseconds, float syntax accepted as
+/// the reference does). Non-finite or unparsable values give no deadline.
+fn parse_deadline_millis(v: &str) -> Option<SystemTime> {
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    let ms: f64 = v.parse().ok()?;
+    if !ms.is_finite() {
+        return None;
+    }
+    let secs = ms / 1000.0;
+    if secs >= 0.0 {
+        UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
+    } else {
+        UNIX_EPOCH.checked_sub(Duration::try_from_secs_f64(-secs).ok()?)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`, Python's `datetime.isoformat()` for UTC times: the
+/// fraction is omitted when the microseconds are exactly zero.
+pub(crate) fn python_isoformat_utc(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let micros = d.subsec_micros();
+    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let mut s = String::with_capacity(32);
+    let _ = write!(s, "{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}");
+    if micros != 0 {
+        let _ = write!(s, ".{micros:06}");
+    }
+    s.push_str("+00:00");
+    s
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (H. Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isoformat_matches_python() {
+        // datetime.fromtimestamp(0, timezone.utc).isoformat()
+        assert_eq!(
+            python_isoformat_utc(UNIX_EPOCH),
+            "1970-01-01T00:00:00+00:00"
+        );
+        // datetime.fromtimestamp(1700000000.123456, timezone.utc).isoformat()
+        let t = UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
+        assert_eq!(python_isoformat_utc(t), "2023-11-14T22:13:20.123456+00:00");
+        // A leap day, and microseconds with leading zeros.
+        let t = UNIX_EPOCH + Duration::from_micros(951_782_400_000_042);
+        assert_eq!(python_isoformat_utc(t), "2000-02-29T00:00:00.000042+00:00");
+    }
+
+    #[test]
+    fn civil_dates_round_known_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_780), (2026, 11, 23));
+    }
+
+    #[test]
+    fn small_int_formats_extremes() {
+        assert_eq!(itoa_i64(i64::MIN).as_str(), "-9223372036854775808");
+        assert_eq!(itoa_i64(2).as_str(), "2");
+    }
+
+    #[test]
+    fn deadline_parsing_follows_reference() {
+        let t = parse_deadline_millis(" 1500 ").unwrap();
+        assert_eq!(t, UNIX_EPOCH + Duration::from_millis(1500));
+        // Python's float() accepts exponents: 1e3 ms = 1 s.
+        assert_eq!(
+            parse_deadline_millis("1e3").unwrap(),
+            UNIX_EPOCH + Duration::from_secs(1)
+        );
+        assert!(parse_deadline_millis("").is_none());
+        assert!(parse_deadline_millis("soon").is_none());
+        assert!(parse_deadline_millis("inf").is_none());
+        assert!(parse_deadline_millis("nan").is_none());
+        assert!(parse_deadline_millis("1e400").is_none());
+        assert!(parse_deadline_millis("-1000").unwrap() < UNIX_EPOCH);
+    }
+}

@@ -1,0 +1,123 @@
+//! Helpers shared by botanu-rs's end-to-end tests (and, later, its demos).
+//!
+//! * [`SeededIdGenerator`]: deterministic trace and span ids, so that two providers fed the
+//!   same workload create the same ids and their exports can be compared span by span.
+//! * [`attr`] / [`attr_str`]: attribute lookup on exported spans.
+
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::{IdGenerator, SpanData};
+
+/// Deterministic ids from a seed (SplitMix64): the n-th id of two generators with the same
+/// seed is the same, and ids are spread over the whole range like random ones.
+#[derive(Debug)]
+pub struct SeededIdGenerator {
+    state: AtomicU64,
+}
+
+impl SeededIdGenerator {
+    /// A generator starting at `seed`.
+    pub fn new(seed: u64) -> Self {
+        SeededIdGenerator {
+            state: AtomicU64::new(seed),
+        }
+    }
+
+    fn next(&self) -> u64 {
+        let mut z = self
+            .state
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl IdGenerator for SeededIdGenerator {
+    fn new_trace_id(&self) -> TraceId {
+        let hi = self.next() as u128;
+        let lo = self.next() as u128;
+        TraceId::from((hi << 64) | lo)
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        SpanId::from(self.next().max(1))
+    }
+}
+
+/// The value of attribute `key` on an exported span.
+pub fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
+
+/// The value of attribute `key` on an exported span, as a string.
+pub fn attr_str(span: &SpanData, key: &str) -> Option<String> {
+    attr(span, key).map(|v| v.as_str().into_owned())
+}
+
+/// How many attributes named `key` the span has (duplicates would be a bug).
+pub fn attr_count(span: &SpanData, key: &str) -> usize {
+    span.attributes
+        .iter()
+        .filter(|kv| kv.key.as_str() == key)
+        .count()
+}
+
+/// A processor that keeps every span it sees ended, sampled or not (what botanu's own export
+/// path must do; `SimpleSpanProcessor` skips unsampled spans). Clones share the store.
+#[derive(Debug, Clone, Default)]
+pub struct CollectAll {
+    spans: std::sync::Arc<std::sync::Mutex<Vec<SpanData>>>,
+}
+
+impl CollectAll {
+    /// A new, empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The spans collected so far.
+    pub fn spans(&self) -> Vec<SpanData> {
+        self.spans.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many spans were collected.
+    pub fn len(&self) -> usize {
+        self.spans.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl opentelemetry_sdk::trace::SpanProcessor for CollectAll {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        self.spans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(span);
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        _timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
