@@ -11,6 +11,26 @@ use std::fmt;
 pub enum Error {
     /// A sampling ratio outside `[0, 1]`, or NaN.
     InvalidRatio(f64),
+    /// A configuration value that cannot be used; `variable` names where it came from.
+    Config {
+        /// The environment variable (or setting) at fault.
+        variable: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// `install()` was called when botanu is already installed in this process.
+    AlreadyInstalled,
+    /// The OTLP exporter could not be built.
+    Exporter(String),
+}
+
+impl Error {
+    pub(crate) fn config(variable: &'static str, message: impl Into<String>) -> Self {
+        Error::Config {
+            variable,
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -19,6 +39,11 @@ impl fmt::Display for Error {
             Error::InvalidRatio(r) => {
                 write!(f, "sampling ratio must be a number in [0, 1], got {r}")
             }
+            Error::Config { variable, message } => write!(f, "invalid {variable}: {message}"),
+            Error::AlreadyInstalled => f.write_str(
+                "botanu is already installed in this process (enable() or install() ran before)",
+            ),
+            Error::Exporter(msg) => write!(f, "cannot build the OTLP exporter: {msg}"),
         }
     }
 }

@@ -3,8 +3,12 @@
 //! * [`SeededIdGenerator`]: deterministic trace and span ids, so that two providers fed the
 //!   same workload create the same ids and their exports can be compared span by span.
 //! * [`attr`] / [`attr_str`]: attribute lookup on exported spans.
+//! * [`CollectAll`]: a processor that keeps every ended span, sampled or not.
+//! * [`receiver::Receiver`]: a real OTLP/HTTP receiver on loopback.
 
 #![forbid(unsafe_code)]
+
+pub mod receiver;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -118,6 +122,66 @@ impl opentelemetry_sdk::trace::SpanProcessor for CollectAll {
         &self,
         _timeout: std::time::Duration,
     ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// Everything logged through `tracing` in this process, from any thread, as formatted lines.
+///
+/// [`LogCapture::install`] sets a global subscriber once per test binary (at DEBUG for botanu,
+/// WARN for everything else); later calls return the same capture.
+#[derive(Debug, Clone, Default)]
+pub struct LogCapture {
+    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl LogCapture {
+    /// Installs (once) and returns the process-wide capture.
+    pub fn install() -> LogCapture {
+        static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        CAPTURE
+            .get_or_init(|| {
+                let capture = LogCapture::default();
+                let writer = capture.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .with_max_level(tracing::Level::DEBUG)
+                    .finish();
+                let _ = tracing::subscriber::set_global_default(subscriber);
+                capture
+            })
+            .clone()
+    }
+
+    /// The captured lines.
+    pub fn lines(&self) -> Vec<String> {
+        let buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&buf)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The captured lines containing `needle`.
+    pub fn matching(&self, needle: &str) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.contains(needle))
+            .collect()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

@@ -1,0 +1,590 @@
+//! [`BotanuConfig`]: configuration from the environment (reference names and defaults),
+//! overridden by code, validated into what the exporter uses.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::Error;
+
+/// Default OTLP/HTTP endpoint when nothing is configured.
+pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+/// Endpoint used when only `BOTANU_API_KEY` is set.
+pub const BOTANU_INGEST_ENDPOINT: &str = "https://ingest.botanu.ai";
+const TRACES_PATH: &str = "/v1/traces";
+
+/// botanu's configuration.
+///
+/// [`BotanuConfig::from_env`] reads the environment (the reference SDK's names); the `with_*`
+/// setters override it; [`enable`](crate::enable) and
+/// [`BotanuBuilder::install`](crate::BotanuBuilder::install) validate the result. The API key
+/// never appears in `Debug` output or logs.
+///
+/// | variable | meaning | default |
+/// |---|---|---|
+/// | `BOTANU_DISABLED` | `true`/`1`/`yes`: install nothing, every API a no-op | off |
+/// | `BOTANU_API_KEY` | bearer token, sent only to botanu hosts and loopback | none |
+/// | `BOTANU_COLLECTOR_ENDPOINT` | OTLP/HTTP base endpoint (`/v1/traces` appended) | |
+/// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | full traces endpoint, used as is | |
+/// | `OTEL_EXPORTER_OTLP_ENDPOINT` | base endpoint (`/v1/traces` appended) | `http://localhost:4318`, or `https://ingest.botanu.ai` with an API key |
+/// | `OTEL_EXPORTER_OTLP_HEADERS` | `k=v,k2=v2` (values percent-decoded) | none |
+/// | `BOTANU_SERVICE_NAME`, `OTEL_SERVICE_NAME` | `service.name` | SDK default |
+/// | `OTEL_SERVICE_VERSION`, `OTEL_SERVICE_NAMESPACE` | `service.version`, `service.namespace` | none |
+/// | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes (read by the SDK) | none |
+/// | `BOTANU_ENVIRONMENT`, `OTEL_DEPLOYMENT_ENVIRONMENT` | `deployment.environment`, and the runs' environment | `production` |
+/// | `BOTANU_CONTENT_CAPTURE_RATE` | share of LLM calls whose content is captured, 0–1 | `0.1` |
+/// | `BOTANU_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_QUEUE_SIZE` | export queue bound (spans) | 65536 |
+/// | `BOTANU_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | spans per export | 512 |
+/// | `OTEL_BSP_SCHEDULE_DELAY` | ms between exports | 5000 |
+/// | `BOTANU_EXPORT_TIMEOUT_MILLIS`, `OTEL_BSP_EXPORT_TIMEOUT` | export timeout (retries included), ms | 30000 |
+/// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | `none` |
+#[derive(Clone, PartialEq)]
+pub struct BotanuConfig {
+    pub(crate) disabled: bool,
+    pub(crate) api_key: Option<String>,
+    /// (value, where it came from) — the source names the variable in errors.
+    pub(crate) endpoint: Option<(String, EndpointSource)>,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) service_name: Option<String>,
+    pub(crate) service_version: Option<String>,
+    pub(crate) service_namespace: Option<String>,
+    pub(crate) environment: String,
+    pub(crate) content_capture_rate: f64,
+    pub(crate) max_queue_size: usize,
+    pub(crate) max_export_batch_size: usize,
+    pub(crate) schedule_delay: Duration,
+    pub(crate) export_timeout: Duration,
+    pub(crate) gzip: bool,
+    /// Invalid environment values found by `from_env`, reported by `validate`.
+    pub(crate) env_errors: Vec<Error>,
+}
+
+/// Where the endpoint came from: decides whether `/v1/traces` is appended and which variable
+/// an error names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndpointSource {
+    Code,
+    BotanuCollector,
+    OtelTraces,
+    OtelBase,
+}
+
+impl EndpointSource {
+    fn name(self) -> &'static str {
+        match self {
+            EndpointSource::Code => "endpoint (set in code)",
+            EndpointSource::BotanuCollector => "BOTANU_COLLECTOR_ENDPOINT",
+            EndpointSource::OtelTraces => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            EndpointSource::OtelBase => "OTEL_EXPORTER_OTLP_ENDPOINT",
+        }
+    }
+}
+
+impl Default for BotanuConfig {
+    /// The defaults, ignoring the environment.
+    fn default() -> Self {
+        BotanuConfig {
+            disabled: false,
+            api_key: None,
+            endpoint: None,
+            headers: BTreeMap::new(),
+            service_name: None,
+            service_version: None,
+            service_namespace: None,
+            environment: "production".to_owned(),
+            content_capture_rate: 0.1,
+            max_queue_size: 65_536,
+            max_export_batch_size: 512,
+            schedule_delay: Duration::from_millis(5_000),
+            export_timeout: Duration::from_millis(30_000),
+            gzip: false,
+            env_errors: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for BotanuConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: BTreeMap<&str, &str> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), redact_header(k, v)))
+            .collect();
+        f.debug_struct("BotanuConfig")
+            .field("disabled", &self.disabled)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field(
+                "endpoint",
+                &self.endpoint.as_ref().map(|(e, _)| strip_credentials(e).0),
+            )
+            .field("headers", &headers)
+            .field("service_name", &self.service_name)
+            .field("environment", &self.environment)
+            .field("content_capture_rate", &self.content_capture_rate)
+            .field("max_queue_size", &self.max_queue_size)
+            .field("max_export_batch_size", &self.max_export_batch_size)
+            .field("schedule_delay", &self.schedule_delay)
+            .field("export_timeout", &self.export_timeout)
+            .finish()
+    }
+}
+
+fn redact_header<'a>(name: &str, value: &'a str) -> &'a str {
+    match name.to_ascii_lowercase().as_str() {
+        "authorization" | "x-api-key" | "botanu-api-key" => "***",
+        _ => value,
+    }
+}
+
+impl BotanuConfig {
+    /// Reads the process environment. Invalid values are reported by `enable()`/`install()`.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration from any env-like lookup (a map in tests, a config service, …).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
+        let mut c = BotanuConfig::default();
+        let get = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        let mut errors = Vec::new();
+
+        c.disabled = get("BOTANU_DISABLED").is_some_and(|v| parse_bool(&v));
+        c.api_key = get("BOTANU_API_KEY").map(|v| v.trim().to_owned());
+        c.endpoint = [
+            ("BOTANU_COLLECTOR_ENDPOINT", EndpointSource::BotanuCollector),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                EndpointSource::OtelTraces,
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", EndpointSource::OtelBase),
+        ]
+        .into_iter()
+        .find_map(|(k, src)| get(k).map(|v| (v.trim().to_owned(), src)));
+        if let Some(raw) = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+            .map(|v| ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", v))
+            .or_else(|| {
+                get("OTEL_EXPORTER_OTLP_HEADERS").map(|v| ("OTEL_EXPORTER_OTLP_HEADERS", v))
+            })
+        {
+            match parse_headers(&raw.1) {
+                Ok(h) => c.headers = h,
+                Err(msg) => errors.push(Error::config(raw.0, msg)),
+            }
+        }
+        c.service_name = var("BOTANU_SERVICE_NAME").or_else(|| get("OTEL_SERVICE_NAME"));
+        c.service_version = get("OTEL_SERVICE_VERSION");
+        c.service_namespace = get("OTEL_SERVICE_NAMESPACE");
+        c.environment = crate::run::resolve_environment(|k| get(k));
+        if let Some(v) = get("BOTANU_CONTENT_CAPTURE_RATE") {
+            match v.trim().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => c.content_capture_rate = r,
+                _ => errors.push(Error::config(
+                    "BOTANU_CONTENT_CAPTURE_RATE",
+                    format!("must be a number in [0, 1], got {v:?}"),
+                )),
+            }
+        }
+        let mut number = |names: &[&'static str], min: u64| -> Option<u64> {
+            let (name, v) = names.iter().find_map(|n| get(n).map(|v| (*n, v)))?;
+            match v.trim().parse::<u64>() {
+                Ok(n) if n >= min => Some(n),
+                _ => {
+                    errors.push(Error::config(
+                        name,
+                        format!("must be a whole number ≥ {min}, got {v:?}"),
+                    ));
+                    None
+                }
+            }
+        };
+        if let Some(n) = number(&["BOTANU_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE"], 1) {
+            c.max_queue_size = n as usize;
+        }
+        if let Some(n) = number(
+            &[
+                "BOTANU_MAX_EXPORT_BATCH_SIZE",
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            ],
+            1,
+        ) {
+            c.max_export_batch_size = n as usize;
+        }
+        if let Some(n) = number(&["OTEL_BSP_SCHEDULE_DELAY"], 1) {
+            c.schedule_delay = Duration::from_millis(n);
+        }
+        if let Some(n) = number(
+            &["BOTANU_EXPORT_TIMEOUT_MILLIS", "OTEL_BSP_EXPORT_TIMEOUT"],
+            1,
+        ) {
+            c.export_timeout = Duration::from_millis(n);
+        }
+        if let Some((name, v)) = [
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ]
+        .iter()
+        .find_map(|n| get(n).map(|v| (*n, v)))
+        {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "gzip" => c.gzip = true,
+                "none" => c.gzip = false,
+                _ => errors.push(Error::config(
+                    name,
+                    format!("must be gzip or none, got {v:?}"),
+                )),
+            }
+        }
+        c.env_errors = errors;
+        c
+    }
+
+    /// Turns botanu off (`BOTANU_DISABLED`).
+    pub fn with_disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+    /// The botanu API key (`BOTANU_API_KEY`).
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+    /// The OTLP/HTTP base endpoint; `/v1/traces` is appended unless already there.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some((endpoint.into(), EndpointSource::Code));
+        self
+    }
+    /// An extra header on export requests (replaces one of the same name).
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+    /// `service.name`.
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+    /// The deployment environment, used for the resource and as the runs' environment.
+    pub fn with_environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = environment.into();
+        self
+    }
+    /// Share of LLM calls whose content is captured, in `[0, 1]` (checked at install).
+    pub fn with_content_capture_rate(mut self, rate: f64) -> Self {
+        self.content_capture_rate = rate;
+        self
+    }
+    /// Bound of the export queue, in spans; spans beyond it are dropped, never blocking.
+    pub fn with_max_queue_size(mut self, n: usize) -> Self {
+        self.max_queue_size = n;
+        self
+    }
+    /// Spans per export request.
+    pub fn with_max_export_batch_size(mut self, n: usize) -> Self {
+        self.max_export_batch_size = n;
+        self
+    }
+    /// Time between scheduled exports.
+    pub fn with_schedule_delay(mut self, delay: Duration) -> Self {
+        self.schedule_delay = delay;
+        self
+    }
+    /// Timeout of one export.
+    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
+        self
+    }
+
+    /// Gzip-compresses export requests.
+    pub fn with_gzip(mut self, gzip: bool) -> Self {
+        self.gzip = gzip;
+        self
+    }
+
+    /// Whether botanu is turned off.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+    /// The deployment environment.
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+    /// The content capture rate.
+    pub fn content_capture_rate(&self) -> f64 {
+        self.content_capture_rate
+    }
+    /// The export queue bound.
+    pub fn max_queue_size(&self) -> usize {
+        self.max_queue_size
+    }
+    /// `service.name` as configured (the SDK's default applies when `None`).
+    pub fn service_name(&self) -> Option<&str> {
+        self.service_name.as_deref()
+    }
+
+    /// Checks every value and works out what the exporter uses: the final traces endpoint
+    /// (credentials removed, `/v1/traces` appended once) and the headers, with
+    /// `Authorization: Bearer <BOTANU_API_KEY>` only when the final endpoint's host is trusted.
+    pub fn resolve(&self) -> Result<ResolvedExport, Error> {
+        if let Some(e) = self.env_errors.first() {
+            return Err(e.clone());
+        }
+        if !(0.0..=1.0).contains(&self.content_capture_rate) {
+            return Err(Error::config(
+                "BOTANU_CONTENT_CAPTURE_RATE",
+                format!(
+                    "must be a number in [0, 1], got {}",
+                    self.content_capture_rate
+                ),
+            ));
+        }
+        if self.max_queue_size == 0 || self.max_export_batch_size == 0 {
+            return Err(Error::config(
+                "BOTANU_MAX_QUEUE_SIZE",
+                "queue and batch sizes must be at least 1",
+            ));
+        }
+        if self.max_export_batch_size > self.max_queue_size {
+            return Err(Error::config(
+                "BOTANU_MAX_EXPORT_BATCH_SIZE",
+                format!(
+                    "batch size {} is larger than the queue size {}",
+                    self.max_export_batch_size, self.max_queue_size
+                ),
+            ));
+        }
+        for (name, value) in &self.headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || http::HeaderValue::from_str(value).is_err()
+            {
+                return Err(Error::config(
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    format!("header {name:?} is not a valid HTTP header"),
+                ));
+            }
+        }
+
+        let api_key = self.api_key.as_deref().filter(|k| !k.is_empty());
+        let (raw, source) = match &self.endpoint {
+            Some((e, s)) => (e.as_str(), *s),
+            None if api_key.is_some() => (BOTANU_INGEST_ENDPOINT, EndpointSource::Code),
+            None => (DEFAULT_ENDPOINT, EndpointSource::Code),
+        };
+        let (without_credentials, had_credentials) = strip_credentials(raw);
+        let uri: http::Uri = without_credentials.parse().map_err(|e| {
+            Error::config(
+                source.name(),
+                format!("{:?} is not a URL: {e}", redact_url(raw)),
+            )
+        })?;
+        let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+        let host = uri.host().unwrap_or("");
+        if !scheme_ok || host.is_empty() {
+            return Err(Error::config(
+                source.name(),
+                format!(
+                    "{:?} must be an http:// or https:// URL with a host",
+                    redact_url(raw)
+                ),
+            ));
+        }
+        let traces_endpoint = if source == EndpointSource::OtelTraces {
+            without_credentials.clone()
+        } else {
+            with_traces_path(&uri)
+        };
+
+        let mut headers = self.headers.clone();
+        let trusted = is_trusted_host(host);
+        let mut api_key_withheld_from = None;
+        if let Some(key) = api_key {
+            let has_auth = headers
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("authorization"));
+            if !trusted {
+                api_key_withheld_from = Some(host.to_owned());
+            } else if !has_auth {
+                let value = format!("Bearer {key}");
+                if http::HeaderValue::from_str(&value).is_err() {
+                    return Err(Error::config(
+                        "BOTANU_API_KEY",
+                        "contains characters that cannot be sent in an HTTP header",
+                    ));
+                }
+                headers.insert("authorization".to_owned(), value);
+            }
+        }
+        Ok(ResolvedExport {
+            traces_endpoint,
+            headers,
+            had_credentials,
+            api_key_withheld_from,
+            endpoint_source: source.name(),
+        })
+    }
+}
+
+/// What the exporter uses, from [`BotanuConfig::resolve`].
+#[derive(Clone, PartialEq)]
+pub struct ResolvedExport {
+    /// The URL spans are POSTed to (credentials removed).
+    pub traces_endpoint: String,
+    /// Headers sent with each export (may contain the bearer token: never log them).
+    pub headers: BTreeMap<String, String>,
+    /// The configured endpoint carried `user:password@`, which was removed.
+    pub had_credentials: bool,
+    /// `Some(host)` when an API key is configured but the host is not trusted, so the key is
+    /// not sent.
+    pub api_key_withheld_from: Option<String>,
+    pub(crate) endpoint_source: &'static str,
+}
+
+impl ResolvedExport {
+    /// Whether an `Authorization` header will be sent.
+    pub fn sends_authorization(&self) -> bool {
+        self.headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("authorization"))
+    }
+}
+
+impl fmt::Debug for ResolvedExport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: BTreeMap<&str, &str> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), redact_header(k, v)))
+            .collect();
+        f.debug_struct("ResolvedExport")
+            .field("traces_endpoint", &self.traces_endpoint)
+            .field("headers", &headers)
+            .field("had_credentials", &self.had_credentials)
+            .field("api_key_withheld_from", &self.api_key_withheld_from)
+            .finish()
+    }
+}
+
+/// Hosts that may receive `BOTANU_API_KEY`: botanu's own and loopback (reference §7.4).
+pub fn is_trusted_host(host: &str) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1" | "0.0.0.0")
+        || host == "botanu.ai"
+        || host.ends_with(".botanu.ai")
+}
+
+fn with_traces_path(uri: &http::Uri) -> String {
+    let path = uri.path().trim_end_matches('/');
+    let path = if path.ends_with(TRACES_PATH) {
+        path.to_owned()
+    } else {
+        format!("{path}{TRACES_PATH}")
+    };
+    let mut out = format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or("", |a| a.as_str()),
+        path
+    );
+    if let Some(q) = uri.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Removes `user:password@` from a URL. Returns the URL and whether anything was removed.
+pub(crate) fn strip_credentials(url: &str) -> (String, bool) {
+    let Some(scheme_end) = url.find("://") else {
+        return (url.to_owned(), false);
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => (
+            format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]),
+            true,
+        ),
+        None => (url.to_owned(), false),
+    }
+}
+
+/// A URL fit for a log line: no credentials.
+pub(crate) fn redact_url(url: &str) -> String {
+    strip_credentials(url).0
+}
+
+fn parse_bool(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes")
+}
+
+/// `k=v,k2=v2` with percent-encoded values (the OTLP exporter's format).
+fn parse_headers(raw: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (i, member) in raw.split(',').map(str::trim).enumerate() {
+        if member.is_empty() {
+            continue;
+        }
+        // Values may be secrets: errors name the entry, never echo it.
+        let Some((k, v)) = member.split_once('=') else {
+            return Err(format!("entry {} is not name=value", i + 1));
+        };
+        let k = k.trim();
+        let v = percent_encoding::percent_decode_str(v.trim())
+            .decode_utf8()
+            .map_err(|_| format!("value of {k:?} is not UTF-8 after percent-decoding"))?;
+        if k.is_empty() || http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            return Err(format!("{k:?} is not a valid header name"));
+        }
+        if http::HeaderValue::from_str(&v).is_err() {
+            return Err(format!("value of {k:?} is not a valid header value"));
+        }
+        out.insert(k.to_owned(), v.into_owned());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_stripped_keeping_ipv6_brackets() {
+        assert_eq!(
+            strip_credentials("http://u:p@[::1]:4318/v1"),
+            ("http://[::1]:4318/v1".to_owned(), true)
+        );
+        assert_eq!(
+            strip_credentials("https://user:secret@example.com/ingest"),
+            ("https://example.com/ingest".to_owned(), true)
+        );
+        assert_eq!(
+            strip_credentials("http://host/a@b"),
+            ("http://host/a@b".to_owned(), false)
+        );
+        assert!(!strip_credentials("no-scheme").1);
+    }
+
+    #[test]
+    fn traces_path_is_appended_once() {
+        let p = |s: &str| with_traces_path(&s.parse().unwrap());
+        assert_eq!(p("http://c:4318"), "http://c:4318/v1/traces");
+        assert_eq!(p("http://c:4318/"), "http://c:4318/v1/traces");
+        assert_eq!(p("http://c:4318/v1/traces"), "http://c:4318/v1/traces");
+        assert_eq!(p("http://c:4318/v1/traces/"), "http://c:4318/v1/traces");
+        assert_eq!(p("http://c/otlp//"), "http://c/otlp/v1/traces");
+    }
+
+    #[test]
+    fn header_parsing() {
+        let h = parse_headers("a=1, b = x%20y ,").unwrap();
+        assert_eq!(h["a"], "1");
+        assert_eq!(h["b"], "x y");
+        assert!(parse_headers("novalue").is_err());
+        assert!(parse_headers("bad name=1").is_err());
+        assert!(parse_headers("k=%0A").is_err());
+        let err = parse_headers("a=1,secret-token").unwrap_err();
+        assert_eq!(err, "entry 2 is not name=value");
+    }
+}

@@ -1,0 +1,301 @@
+//! botanu's own export path: OTLP/HTTP protobuf through `opentelemetry-otlp`, batched on a
+//! background thread, with a bounded queue, counters, and failure logs at a limited rate.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::Context;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor,
+};
+use opentelemetry_sdk::Resource;
+
+use crate::config::{BotanuConfig, ResolvedExport};
+use crate::Error;
+
+/// Counters of botanu's export path, from [`Botanu::stats`](crate::Botanu::stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportStats {
+    /// Spans handed to the export queue.
+    pub queued: u64,
+    /// Spans the collector accepted.
+    pub exported: u64,
+    /// Spans in export requests that failed (collector down, error answer, timeout).
+    pub failed: u64,
+    /// Spans dropped because the queue was full (never blocking the app).
+    pub dropped: u64,
+    /// Export requests that failed.
+    pub failed_requests: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    queued: AtomicU64,
+    exported: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    failed_requests: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> ExportStats {
+        ExportStats {
+            queued: self.queued.load(Ordering::Relaxed),
+            exported: self.exported.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            failed_requests: self.failed_requests.load(Ordering::Relaxed),
+        }
+    }
+
+    fn in_flight(&self) -> u64 {
+        let done = self.exported.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed);
+        self.queued.load(Ordering::Relaxed).saturating_sub(done)
+    }
+}
+
+/// Logs at most one line per interval; counts what it held back.
+#[derive(Debug)]
+struct RateLimitedLog {
+    epoch: Instant,
+    interval: Duration,
+    /// Milliseconds since `epoch` of the last line, plus one (0 = never).
+    last_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl RateLimitedLog {
+    fn new(interval: Duration) -> Self {
+        RateLimitedLog {
+            epoch: Instant::now(),
+            interval,
+            last_ms: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(number of events held back since the last line)` when a line may be written now.
+    fn permit(&self) -> Option<u64> {
+        let now = self.epoch.elapsed().as_millis() as u64 + 1;
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= self.interval.as_millis() as u64;
+        if due
+            && self
+                .last_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Wraps the OTLP exporter: counts outcomes and logs failures at a limited rate.
+#[derive(Debug)]
+struct ObservedExporter<E> {
+    inner: E,
+    counters: Arc<Counters>,
+    failures: RateLimitedLog,
+    endpoint: String,
+}
+
+/// Counts a batch as failed if its export future is dropped before it finishes (timeout).
+struct Settle<'a> {
+    counters: &'a Counters,
+    spans: u64,
+    settled: bool,
+}
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.counters
+                .failed
+                .fetch_add(self.spans, Ordering::Relaxed);
+            self.counters
+                .failed_requests
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for ObservedExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let mut settle = Settle {
+            counters: &self.counters,
+            spans: batch.len() as u64,
+            settled: false,
+        };
+        let result = self.inner.export(batch).await;
+        settle.settled = true;
+        match &result {
+            Ok(()) => {
+                self.counters
+                    .exported
+                    .fetch_add(settle.spans, Ordering::Relaxed);
+            }
+            Err(err) => {
+                self.counters
+                    .failed
+                    .fetch_add(settle.spans, Ordering::Relaxed);
+                self.counters
+                    .failed_requests
+                    .fetch_add(1, Ordering::Relaxed);
+                if let Some(held_back) = self.failures.permit() {
+                    tracing::warn!(
+                        target: "botanu",
+                        endpoint = %self.endpoint,
+                        spans = settle.spans,
+                        failed_requests_not_logged = held_back,
+                        "botanu export failed; the app is unaffected and these spans are lost: {err}"
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// botanu's export processor: a [`BatchSpanProcessor`] behind a queue bound of its own, so
+/// that drops are counted and logged (at a limited rate) and the app never blocks.
+///
+/// It forwards **every** span it sees, sampled or not: botanu's collector gets 100% even
+/// when a user's sampler marked a span `RecordOnly`. (The thread `BatchSpanProcessor` of
+/// opentelemetry_sdk 0.33 exports unsampled spans; a test pins that.)
+#[derive(Debug)]
+pub(crate) struct ExportProcessor {
+    batch: BatchSpanProcessor,
+    counters: Arc<Counters>,
+    max_queue: u64,
+    drops: RateLimitedLog,
+}
+
+impl ExportProcessor {
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+}
+
+impl SpanProcessor for ExportProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if self.counters.in_flight() >= self.max_queue {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            if let Some(held_back) = self.drops.permit() {
+                tracing::warn!(
+                    target: "botanu",
+                    queue_bound = self.max_queue,
+                    dropped_total = self.counters.dropped.load(Ordering::Relaxed),
+                    dropped_not_logged = held_back,
+                    "botanu export queue is full (collector slow or down); dropping spans instead of blocking the app"
+                );
+            }
+            return;
+        }
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        self.batch.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.batch.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let result = self.batch.shutdown_with_timeout(timeout);
+        let s = self.counters.snapshot();
+        tracing::info!(
+            target: "botanu",
+            exported = s.exported,
+            failed = s.failed,
+            dropped = s.dropped,
+            failed_requests = s.failed_requests,
+            "botanu export stopped"
+        );
+        result
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.batch.set_resource(resource);
+    }
+}
+
+/// Builds the OTLP/HTTP exporter and botanu's export processor.
+pub(crate) fn export_processor(
+    config: &BotanuConfig,
+    resolved: &ResolvedExport,
+) -> Result<ExportProcessor, Error> {
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+
+    let headers = resolved.headers.clone().into_iter().collect();
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(resolved.traces_endpoint.clone())
+        .with_headers(headers)
+        .with_timeout(config.export_timeout);
+    if config.gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
+    let exporter = builder
+        .build()
+        .map_err(|e| Error::Exporter(e.to_string()))?;
+    let counters = Arc::new(Counters::default());
+    let observed = ObservedExporter {
+        inner: exporter,
+        counters: counters.clone(),
+        failures: RateLimitedLog::new(Duration::from_secs(10)),
+        endpoint: resolved.traces_endpoint.clone(),
+    };
+    // The batch processor's own queue is larger than our bound, so it never drops silently.
+    let batch_config = BatchConfigBuilder::default()
+        .with_max_queue_size(config.max_queue_size.saturating_mul(2))
+        .with_max_export_batch_size(config.max_export_batch_size)
+        .with_scheduled_delay(config.schedule_delay)
+        .build();
+    let batch = BatchSpanProcessor::builder(observed)
+        .with_batch_config(batch_config)
+        .build();
+    Ok(ExportProcessor {
+        batch,
+        counters,
+        max_queue: config.max_queue_size as u64,
+        drops: RateLimitedLog::new(Duration::from_secs(10)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limited_log_counts_what_it_holds_back() {
+        let log = RateLimitedLog::new(Duration::from_secs(3600));
+        assert_eq!(log.permit(), Some(0));
+        for _ in 0..5 {
+            assert_eq!(log.permit(), None);
+        }
+        let fast = RateLimitedLog::new(Duration::ZERO);
+        assert_eq!(fast.permit(), Some(0));
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(fast.permit(), Some(0));
+    }
+}

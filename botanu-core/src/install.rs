@@ -1,0 +1,494 @@
+//! Installing botanu: [`enable`], the drop-in [`BotanuBuilder`], and the [`Botanu`] handle.
+//!
+//! Three paths (DESIGN §3), each announced by one log line and reported by [`Botanu::mode`]:
+//!
+//! * **greenfield** ([`enable`] with no tracer provider installed): a new provider, AlwaysOn,
+//!   with the enricher and botanu's exporter, installed as the global provider, and the
+//!   `tracecontext,baggage` propagator.
+//! * **migrated** ([`Botanu::builder`]): the user hands over the pipeline they would have given
+//!   `SdkTracerProvider::builder()`. One provider: their sampler wrapped in
+//!   [`PreservingSampler`], their processors in [`SampledSpanProcessor::sampled_only`], the
+//!   enricher and botanu's exporter added. Their exporters get exactly the spans they got
+//!   before; botanu gets all.
+//! * **parallel** ([`enable`] when another library already installed a global provider botanu
+//!   cannot see into): botanu builds its own provider and leaves the global alone; botanu's
+//!   middleware and trackers use [`tracer()`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry::trace::{
+    Span as _, SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
+    TracerProvider as _,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, IdGenerator, Sampler, SdkTracerProvider, ShouldSample, SimpleSpanProcessor,
+    SpanExporter, SpanLimits, SpanProcessor,
+};
+use opentelemetry_sdk::Resource;
+
+use crate::config::{redact_url, BotanuConfig, ResolvedExport};
+use crate::export::{export_processor, Counters, ExportStats};
+use crate::{
+    BaggagePropagator, Error, PreservingSampler, RunContextEnricher, SampledSpanProcessor,
+};
+
+/// The instrumentation scope of spans botanu creates itself.
+pub const SCOPE_NAME: &str = "botanu_sdk";
+
+/// How botanu joined the process's tracing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// botanu installed the global provider (nothing was installed before).
+    Greenfield,
+    /// The user's pipeline was handed to [`Botanu::builder`]; one provider serves both.
+    Migrated,
+    /// Another global provider exists; botanu runs its own provider beside it.
+    Parallel,
+    /// `BOTANU_DISABLED`: nothing installed, every botanu API is a no-op.
+    Disabled,
+}
+
+impl Mode {
+    /// `greenfield`, `migrated`, `parallel` or `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Greenfield => "greenfield",
+            Mode::Migrated => "migrated",
+            Mode::Parallel => "parallel",
+            Mode::Disabled => "disabled",
+        }
+    }
+}
+
+/// The handle of an installed botanu. Cheap to clone; dropping it does not shut anything down.
+#[derive(Debug, Clone)]
+pub struct Botanu {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    mode: Mode,
+    config: BotanuConfig,
+    provider: Option<SdkTracerProvider>,
+    counters: Arc<Counters>,
+    shut_down: AtomicBool,
+}
+
+static INSTALLED: OnceLock<Botanu> = OnceLock::new();
+static INSTALL_LOCK: Mutex<()> = Mutex::new(());
+
+/// Installs botanu from the environment ([`BotanuConfig::from_env`]).
+///
+/// Idempotent and thread-safe: later calls return the handle of the first successful one (and
+/// log that botanu is already installed). Errors name the variable at fault; nothing is
+/// installed when one is returned.
+///
+/// ```no_run
+/// let botanu = botanu_core::enable().expect("botanu configuration");
+/// // … serve …
+/// botanu.shutdown();
+/// ```
+pub fn enable() -> Result<Botanu, Error> {
+    enable_with(BotanuConfig::from_env())
+}
+
+/// [`enable`] with a given configuration.
+pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
+    let _guard = INSTALL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = INSTALLED.get() {
+        tracing::info!(target: "botanu", mode = existing.mode().as_str(), "botanu is already installed; enable() returns the existing handle");
+        return Ok(existing.clone());
+    }
+    if config.disabled {
+        return Ok(register(disabled(config)));
+    }
+    let resolved = config.resolve()?;
+    let foreign = global_provider_is_installed();
+    let exporter = export_processor(&config, &resolved)?;
+    let counters = exporter.counters();
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOn)
+        .with_resource(resource(&config))
+        .with_span_processor(RunContextEnricher::new())
+        .with_span_processor(exporter)
+        .build();
+    let mode = if foreign {
+        Mode::Parallel
+    } else {
+        global::set_tracer_provider(provider.clone());
+        Mode::Greenfield
+    };
+    install_propagator();
+    crate::run::set_default_environment(config.environment.clone());
+    log_installed(mode, &resolved, &config, None);
+    Ok(register(Botanu {
+        inner: Arc::new(Inner {
+            mode,
+            config,
+            provider: Some(provider),
+            counters,
+            shut_down: AtomicBool::new(false),
+        }),
+    }))
+}
+
+fn register(botanu: Botanu) -> Botanu {
+    let _ = INSTALLED.set(botanu.clone());
+    botanu
+}
+
+fn disabled(config: BotanuConfig) -> Botanu {
+    tracing::info!(target: "botanu", "botanu is disabled (BOTANU_DISABLED); nothing is installed");
+    Botanu {
+        inner: Arc::new(Inner {
+            mode: Mode::Disabled,
+            config,
+            provider: None,
+            counters: Arc::default(),
+            shut_down: AtomicBool::new(false),
+        }),
+    }
+}
+
+impl Botanu {
+    /// The drop-in replacement for `SdkTracerProvider::builder()` (the migrated path).
+    ///
+    /// ```no_run
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler};
+    ///
+    /// let their_exporter = InMemorySpanExporter::default(); // e.g. their Jaeger exporter
+    /// let botanu = botanu_core::Botanu::builder()
+    ///     .with_sampler(Sampler::TraceIdRatioBased(0.1))
+    ///     .with_batch_exporter(their_exporter)
+    ///     .install()
+    ///     .unwrap();
+    /// assert_eq!(botanu.mode(), botanu_core::Mode::Migrated);
+    /// ```
+    pub fn builder() -> BotanuBuilder {
+        BotanuBuilder::default()
+    }
+
+    /// The installed handle, if botanu is installed in this process.
+    pub fn get() -> Option<Botanu> {
+        INSTALLED.get().cloned()
+    }
+
+    /// How botanu joined the process's tracing.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// The configuration botanu was installed with.
+    pub fn config(&self) -> &BotanuConfig {
+        &self.inner.config
+    }
+
+    /// botanu's tracer provider (`None` when disabled). In greenfield and migrated modes it is
+    /// also the global provider; hand it to `tracing_opentelemetry` so `tracing` spans flow
+    /// through it.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.inner.provider.as_ref()
+    }
+
+    /// Counters of botanu's export path.
+    pub fn stats(&self) -> ExportStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Flushes and shuts down what botanu owns: its provider (in migrated mode that includes
+    /// the processors the user handed over) — never a foreign global provider. Idempotent.
+    pub fn shutdown(&self) -> Result<(), Error> {
+        if self.inner.shut_down.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        match &self.inner.provider {
+            Some(p) => p
+                .shutdown_with_timeout(Duration::from_secs(10))
+                .map_err(|e| Error::Exporter(format!("shutdown: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Exports everything queued so far.
+    pub fn force_flush(&self) -> Result<(), Error> {
+        match &self.inner.provider {
+            Some(p) => p
+                .force_flush()
+                .map_err(|e| Error::Exporter(format!("flush: {e}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The tracer botanu's middleware and trackers use: botanu's provider in every mode (so in
+/// parallel mode run spans reach botanu, not the foreign provider); a no-op tracer when botanu
+/// is disabled or not installed.
+pub fn tracer() -> BoxedTracer {
+    match INSTALLED.get().and_then(|b| b.inner.provider.as_ref()) {
+        Some(p) => BoxedTracer::new(Box::new(
+            p.tracer_with_scope(InstrumentationScope::builder(SCOPE_NAME).build()),
+        )),
+        None => BoxedTracer::new(Box::new(opentelemetry::trace::noop::NoopTracer::new())),
+    }
+}
+
+/// The pipeline a user would give `SdkTracerProvider::builder()`, handed to botanu instead.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct BotanuBuilder {
+    sampler: Option<Box<dyn ShouldSample>>,
+    processors: Vec<Box<dyn SpanProcessor>>,
+    resource: Option<Resource>,
+    id_generator: Option<Box<dyn IdGenerator>>,
+    span_limits: Option<SpanLimits>,
+    config: Option<BotanuConfig>,
+}
+
+/// Lets boxed processors be wrapped and handed to the SDK builder.
+#[derive(Debug)]
+struct BoxedProcessor(Box<dyn SpanProcessor>);
+
+impl SpanProcessor for BoxedProcessor {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.0.on_start(span, cx)
+    }
+    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+        self.0.on_end(span)
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource)
+    }
+}
+
+/// Lets a boxed id generator be handed to the SDK builder.
+#[derive(Debug)]
+struct BoxedIdGenerator(Box<dyn IdGenerator>);
+
+impl IdGenerator for BoxedIdGenerator {
+    fn new_trace_id(&self) -> TraceId {
+        self.0.new_trace_id()
+    }
+    fn new_span_id(&self) -> SpanId {
+        self.0.new_span_id()
+    }
+}
+
+impl BotanuBuilder {
+    /// Your sampler. Its decisions are kept for your processors and for downstream services;
+    /// botanu records (and exports) the spans it drops. Default: what the SDK reads from
+    /// `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (parent-based always-on otherwise).
+    pub fn with_sampler(mut self, sampler: impl Into<Box<dyn ShouldSample>>) -> Self {
+        self.sampler = Some(sampler.into());
+        self
+    }
+    /// Your span processor; it sees exactly the spans your sampler keeps.
+    pub fn with_span_processor<T: SpanProcessor + 'static>(mut self, processor: T) -> Self {
+        self.processors.push(Box::new(processor));
+        self
+    }
+    /// Your exporter behind a batch processor, as `SdkTracerProvider::builder()` would do.
+    pub fn with_batch_exporter<T: SpanExporter + 'static>(self, exporter: T) -> Self {
+        self.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+    }
+    /// Your exporter behind a simple processor.
+    pub fn with_simple_exporter<T: SpanExporter + 'static>(self, exporter: T) -> Self {
+        self.with_span_processor(SimpleSpanProcessor::new(exporter))
+    }
+    /// Your resource (used as is; botanu's resource attributes are not merged into it).
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+    /// Your id generator.
+    pub fn with_id_generator<T: IdGenerator + 'static>(mut self, id_generator: T) -> Self {
+        self.id_generator = Some(Box::new(id_generator));
+        self
+    }
+    /// Your span limits.
+    pub fn with_span_limits(mut self, limits: SpanLimits) -> Self {
+        self.span_limits = Some(limits);
+        self
+    }
+    /// botanu's configuration (default: [`BotanuConfig::from_env`]).
+    pub fn with_config(mut self, config: BotanuConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Builds the one provider, installs it as the global provider with the
+    /// `tracecontext,baggage` propagator, and returns the handle.
+    ///
+    /// # Errors
+    /// An invalid configuration ([`Error::Config`]), an exporter that cannot be built, or
+    /// [`Error::AlreadyInstalled`] when botanu is already installed (your pipeline would
+    /// otherwise be silently ignored).
+    pub fn install(self) -> Result<Botanu, Error> {
+        let _guard = INSTALL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        if INSTALLED.get().is_some() {
+            return Err(Error::AlreadyInstalled);
+        }
+        let config = self.config.unwrap_or_else(BotanuConfig::from_env);
+        if config.disabled {
+            // The user's pipeline still works exactly as it would have without botanu.
+            let mut b = SdkTracerProvider::builder();
+            if let Some(s) = self.sampler {
+                b = b.with_sampler(s);
+            }
+            for p in self.processors {
+                b = b.with_span_processor(BoxedProcessor(p));
+            }
+            if let Some(r) = self.resource {
+                b = b.with_resource(r);
+            }
+            if let Some(g) = self.id_generator {
+                b = b.with_id_generator(BoxedIdGenerator(g));
+            }
+            if let Some(l) = self.span_limits {
+                b = b.with_span_limits(l);
+            }
+            global::set_tracer_provider(b.build());
+            return Ok(register(disabled(config)));
+        }
+        let resolved = config.resolve()?;
+        let exporter = export_processor(&config, &resolved)?;
+        let counters = exporter.counters();
+
+        let sampler = self
+            .sampler
+            .unwrap_or_else(|| opentelemetry_sdk::trace::Config::default().sampler);
+        let sampler_description = format!("{sampler:?}");
+        let mut b = SdkTracerProvider::builder()
+            .with_sampler(PreservingSampler::new(sampler))
+            .with_resource(self.resource.unwrap_or_else(|| resource(&config)))
+            .with_span_processor(RunContextEnricher::new());
+        for p in self.processors {
+            b = b.with_span_processor(SampledSpanProcessor::sampled_only(BoxedProcessor(p)));
+        }
+        b = b.with_span_processor(exporter);
+        if let Some(g) = self.id_generator {
+            b = b.with_id_generator(BoxedIdGenerator(g));
+        }
+        if let Some(l) = self.span_limits {
+            b = b.with_span_limits(l);
+        }
+        let provider = b.build();
+        global::set_tracer_provider(provider.clone());
+        install_propagator();
+        crate::run::set_default_environment(config.environment.clone());
+        log_installed(
+            Mode::Migrated,
+            &resolved,
+            &config,
+            Some(&sampler_description),
+        );
+        Ok(register(Botanu {
+            inner: Arc::new(Inner {
+                mode: Mode::Migrated,
+                config,
+                provider: Some(provider),
+                counters,
+                shut_down: AtomicBool::new(false),
+            }),
+        }))
+    }
+}
+
+/// botanu's resource: the SDK's defaults and `OTEL_RESOURCE_ATTRIBUTES`, with
+/// `deployment.environment`, `telemetry.sdk.name = botanu` and the botanu version.
+fn resource(config: &BotanuConfig) -> Resource {
+    let mut attrs = vec![
+        KeyValue::new("deployment.environment", config.environment.clone()),
+        KeyValue::new("telemetry.sdk.name", "botanu"),
+        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+    ];
+    if let Some(v) = &config.service_version {
+        attrs.push(KeyValue::new("service.version", v.clone()));
+    }
+    if let Some(v) = &config.service_namespace {
+        attrs.push(KeyValue::new("service.namespace", v.clone()));
+    }
+    let mut b = Resource::builder().with_attributes(attrs);
+    if let Some(name) = &config.service_name {
+        b = b.with_service_name(name.clone());
+    }
+    b.build()
+}
+
+/// Whether a global tracer provider (not botanu's) is installed. A probe that leaks nothing:
+/// the no-op tracer echoes the parent span context back; an SDK tracer returns an invalid one
+/// for a telemetry-suppressed context without calling any sampler or processor.
+fn global_provider_is_installed() -> bool {
+    let probe = SpanContext::new(
+        TraceId::from(0x0b07_a000_0000_0000_0000_0000_0000_0001_u128),
+        SpanId::from(0x0b07_a000_0000_0001_u64),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let cx = Context::new()
+        .with_remote_span_context(probe.clone())
+        .with_telemetry_suppressed();
+    let span = global::tracer("botanu-probe").start_with_context("botanu.probe", &cx);
+    span.span_context() != &probe
+}
+
+/// Installs the composite `tracecontext,baggage` propagator unless the app installed one; a
+/// user-installed propagator is kept (its formats stay), with a warning when it does not
+/// carry baggage, which botanu runs need to cross services.
+fn install_propagator() {
+    let fields: Vec<String> =
+        global::get_text_map_propagator(|p| p.fields().map(str::to_owned).collect());
+    if fields.is_empty() {
+        global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]));
+    } else if !fields.iter().any(|f| f == "baggage") {
+        tracing::warn!(
+            target: "botanu",
+            fields = ?fields,
+            "the installed propagator does not carry W3C baggage: runs will not continue in downstream services; add botanu_core::BaggagePropagator to it"
+        );
+    }
+}
+
+fn log_installed(
+    mode: Mode,
+    resolved: &ResolvedExport,
+    config: &BotanuConfig,
+    sampler: Option<&str>,
+) {
+    let endpoint = redact_url(&resolved.traces_endpoint);
+    if resolved.had_credentials {
+        tracing::error!(target: "botanu", source = resolved.endpoint_source, "the collector endpoint carried user:password credentials; they were removed. Use BOTANU_API_KEY or OTEL_EXPORTER_OTLP_HEADERS instead");
+    }
+    if let Some(host) = &resolved.api_key_withheld_from {
+        tracing::error!(target: "botanu", host = %host, "BOTANU_API_KEY is set but the endpoint host is not a botanu host or loopback: the key is withheld and spans are sent unauthenticated");
+    }
+    let auth = resolved.sends_authorization();
+    match mode {
+        Mode::Greenfield => {
+            tracing::info!(target: "botanu", mode = "greenfield", endpoint = %endpoint, authorization = auth, environment = %config.environment, "botanu installed: new tracer provider (always on) set as global, exporting over OTLP/HTTP")
+        }
+        Mode::Parallel => {
+            tracing::info!(target: "botanu", mode = "parallel", endpoint = %endpoint, authorization = auth, environment = %config.environment, "botanu installed beside an existing global tracer provider, which is left untouched; botanu's spans use botanu's own provider")
+        }
+        Mode::Migrated => {
+            tracing::info!(target: "botanu", mode = "migrated", endpoint = %endpoint, authorization = auth, environment = %config.environment, sampler = sampler.unwrap_or("default"), "botanu installed with your pipeline: your sampler's decisions are preserved for your exporters and downstream services; botanu exports 100%")
+        }
+        Mode::Disabled => {}
+    }
+}
