@@ -38,6 +38,10 @@ const TRACES_PATH: &str = "/v1/traces";
 /// | `OTEL_BSP_SCHEDULE_DELAY` | ms between exports | 5000 |
 /// | `BOTANU_EXPORT_TIMEOUT_MILLIS`, `OTEL_BSP_EXPORT_TIMEOUT` | export timeout (retries included), ms | 30000 |
 /// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | `none` |
+/// | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` | PEM file of extra trusted CA certificates (feature `tls`) | system roots |
+///
+/// `https://` endpoints need the `tls` feature (rustls with the `ring` provider; no OpenSSL,
+/// no aws-lc). Without it, `install()` returns an error naming the endpoint variable.
 #[derive(Clone, PartialEq)]
 pub struct BotanuConfig {
     pub(crate) disabled: bool,
@@ -55,6 +59,7 @@ pub struct BotanuConfig {
     pub(crate) schedule_delay: Duration,
     pub(crate) export_timeout: Duration,
     pub(crate) gzip: bool,
+    pub(crate) certificate: Option<std::path::PathBuf>,
     /// Invalid environment values found by `from_env`, reported by `validate`.
     pub(crate) env_errors: Vec<Error>,
 }
@@ -98,6 +103,7 @@ impl Default for BotanuConfig {
             schedule_delay: Duration::from_millis(5_000),
             export_timeout: Duration::from_millis(30_000),
             gzip: false,
+            certificate: None,
             env_errors: Vec::new(),
         }
     }
@@ -234,6 +240,9 @@ impl BotanuConfig {
                 )),
             }
         }
+        c.certificate = get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")
+            .or_else(|| get("OTEL_EXPORTER_OTLP_CERTIFICATE"))
+            .map(std::path::PathBuf::from);
         c.env_errors = errors;
         c
     }
@@ -297,6 +306,12 @@ impl BotanuConfig {
     /// Gzip-compresses export requests.
     pub fn with_gzip(mut self, gzip: bool) -> Self {
         self.gzip = gzip;
+        self
+    }
+
+    /// A PEM file of CA certificates to trust in addition to the system's (feature `tls`).
+    pub fn with_certificate(mut self, pem_file: impl Into<std::path::PathBuf>) -> Self {
+        self.certificate = Some(pem_file.into());
         self
     }
 
@@ -383,6 +398,15 @@ impl BotanuConfig {
                 source.name(),
                 format!(
                     "{:?} must be an http:// or https:// URL with a host",
+                    redact_url(raw)
+                ),
+            ));
+        }
+        if uri.scheme_str() == Some("https") && !cfg!(feature = "tls") {
+            return Err(Error::config(
+                source.name(),
+                format!(
+                    "{:?} is https: enable the `tls` feature of botanu-core",
                     redact_url(raw)
                 ),
             ));
@@ -574,6 +598,22 @@ mod tests {
         assert_eq!(p("http://c:4318/v1/traces"), "http://c:4318/v1/traces");
         assert_eq!(p("http://c:4318/v1/traces/"), "http://c:4318/v1/traces");
         assert_eq!(p("http://c/otlp//"), "http://c/otlp/v1/traces");
+    }
+
+    #[test]
+    fn https_needs_the_tls_feature() {
+        let r = BotanuConfig::default()
+            .with_endpoint("https://ingest.botanu.ai")
+            .resolve();
+        if cfg!(feature = "tls") {
+            assert_eq!(
+                r.unwrap().traces_endpoint,
+                "https://ingest.botanu.ai/v1/traces"
+            );
+        } else {
+            let err = r.unwrap_err().to_string();
+            assert!(err.contains("`tls` feature"), "{err}");
+        }
     }
 
     #[test]

@@ -2,40 +2,58 @@
 //!
 //! `cargo run -p botanu-examples --example run_basics`
 //!
-//! A user's tracing pipeline samples 50% of traces. It is handed to botanu the way DESIGN §3
-//! describes (their sampler wrapped in `PreservingSampler`, their processor in
-//! `SampledSpanProcessor::sampled_only`, the `RunContextEnricher` and botanu's processor added),
-//! then a support desk resolves tickets: each ticket is a run, and every span created inside it
-//! (LLM calls, tool calls) carries the run's attributes. The demo prints one row per run with
-//! what botanu received and what the user's own exporter received, then the `baggage` header a
-//! downstream call would carry, and decodes a header sent by the Python SDK.
+//! The app already has tracing: a sampler that keeps 50% of traces and an exporter of its own.
+//! It hands that pipeline to `botanu_core::Botanu::builder()` instead of
+//! `SdkTracerProvider::builder()`. Then a support desk resolves tickets: each ticket is a run,
+//! and every span created inside it (LLM calls, tool calls) carries the run's attributes.
+//!
+//! With no configuration the demo starts the in-repo OTLP/HTTP receiver on 127.0.0.1 and
+//! botanu exports there over real HTTP; the table shows, per run, what botanu's collector
+//! received and what the app's own exporter received (the same as it would without botanu).
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT`, `BOTANU_COLLECTOR_ENDPOINT` or `BOTANU_API_KEY` set,
+//! it exports there instead.
+
+use std::time::Duration;
 
 use botanu_core::baggage::{decode_header, keys};
-use botanu_core::{
-    BaggagePropagator, PreservingSampler, RunContext, RunContextEnricher, RunOutcome, RunStatus,
-    SampledSpanProcessor,
-};
-use botanu_tests::{attr_str, CollectAll};
+use botanu_core::{BaggagePropagator, Botanu, BotanuConfig, RunContext, RunOutcome, RunStatus};
+use botanu_tests::receiver::Receiver;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor,
-};
+use opentelemetry::trace::{TraceContextExt, Tracer};
+use opentelemetry::{global, Context, KeyValue};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler};
 
 fn main() {
-    let users_exporter = InMemorySpanExporter::default();
-    let botanu = CollectAll::new();
-    let provider = SdkTracerProvider::builder()
-        .with_sampler(PreservingSampler::new(Sampler::TraceIdRatioBased(0.5)))
-        .with_span_processor(SampledSpanProcessor::sampled_only(
-            SimpleSpanProcessor::new(users_exporter.clone()),
-        ))
-        .with_span_processor(RunContextEnricher::new())
-        .with_span_processor(botanu.clone())
-        .build();
-    let tracer = provider.tracer("support-desk");
+    let configured = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "BOTANU_COLLECTOR_ENDPOINT",
+        "BOTANU_API_KEY",
+    ]
+    .iter()
+    .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
+    let receiver = if configured {
+        None
+    } else {
+        Some(Receiver::start().expect("start the local OTLP receiver"))
+    };
+    let mut config = BotanuConfig::from_env()
+        .with_service_name("support-desk")
+        .with_environment("demo")
+        .with_schedule_delay(Duration::from_millis(100));
+    if let Some(r) = &receiver {
+        config = config.with_endpoint(r.endpoint());
+    }
 
+    // The app's own pipeline, handed to botanu.
+    let apps_exporter = InMemorySpanExporter::default();
+    let botanu = Botanu::builder()
+        .with_sampler(Sampler::TraceIdRatioBased(0.5))
+        .with_simple_exporter(apps_exporter.clone())
+        .with_config(config)
+        .install()
+        .unwrap_or_else(|e| panic!("botanu configuration: {e}"));
+
+    let tracer = global::tracer("support-desk");
     let tickets = [
         ("ticket-1001", "acme"),
         ("ticket-1002", "globex"),
@@ -48,7 +66,6 @@ fn main() {
         let run = RunContext::builder("Customer Support")
             .event_id(ticket)
             .customer_id(customer)
-            .environment("demo")
             .build();
         let run_cx = run.to_context(&Context::current());
         let span = tracer
@@ -71,34 +88,64 @@ fn main() {
         cx.span().end();
         runs.push(run);
     }
+    botanu.force_flush().expect("flush");
 
-    let spans = botanu.spans();
-    let theirs = users_exporter.get_finished_spans().unwrap_or_default();
+    let apps_spans = apps_exporter.get_finished_spans().unwrap_or_default();
+    let apps_count = |run: &RunContext| {
+        apps_spans
+            .iter()
+            .filter(|s| {
+                s.attributes
+                    .iter()
+                    .any(|kv| kv.key.as_str() == keys::RUN_ID && kv.value.as_str() == run.run_id())
+            })
+            .count()
+    };
+    let received = match &receiver {
+        Some(r) => {
+            r.wait_for_spans(4 * runs.len(), Duration::from_secs(10));
+            r.spans()
+        }
+        None => Vec::new(),
+    };
     println!(
-        "{:<38} {:<17} {:<12} {:<10} {:>13} {:>13}",
-        "run_id", "workflow", "event_id", "customer", "botanu spans", "their spans"
+        "{:<38} {:<17} {:<12} {:<9} {:>16} {:>15}",
+        "run_id", "workflow", "event_id", "customer", "botanu received", "app's exporter"
     );
     for run in &runs {
-        let in_run = |s: &&opentelemetry_sdk::trace::SpanData| {
-            attr_str(s, keys::RUN_ID).as_deref() == Some(run.run_id())
-        };
+        let at_botanu = received
+            .iter()
+            .filter(|s| s.attr(keys::RUN_ID) == Some(run.run_id()))
+            .count();
         println!(
-            "{:<38} {:<17} {:<12} {:<10} {:>13} {:>13}",
+            "{:<38} {:<17} {:<12} {:<9} {:>16} {:>15}",
             run.run_id(),
             run.workflow(),
             run.event_id(),
             run.customer_id(),
-            spans.iter().filter(in_run).count(),
-            theirs.iter().filter(in_run).count(),
+            if receiver.is_some() {
+                at_botanu.to_string()
+            } else {
+                "-".into()
+            },
+            apps_count(run),
         );
     }
-    println!(
-        "\nbotanu received {} spans (100%); the user's 50% sampler kept {} of them, as before.",
-        spans.len(),
-        theirs.len()
-    );
+    match &receiver {
+        Some(r) => println!(
+            "\nbotanu exported {} spans over OTLP/HTTP to {} (100%); the app's 50% sampler \
+             kept {} for its own exporter, exactly as without botanu.",
+            received.len(),
+            r.endpoint(),
+            apps_spans.len()
+        ),
+        None => println!(
+            "\nbotanu exported to the configured endpoint: {:?}",
+            botanu.stats()
+        ),
+    }
 
-    // What an outbound call made inside the last run would carry.
+    // What an outbound call made inside the last run carries.
     let mut headers = std::collections::HashMap::new();
     let last = runs.last().expect("five runs");
     BaggagePropagator::new().inject_context(&last.to_context(&Context::new()), &mut headers);
@@ -115,5 +162,5 @@ fn main() {
         parent.workflow(),
         parent.customer_id()
     );
-    let _ = provider.shutdown();
+    botanu.shutdown().expect("shutdown");
 }

@@ -3,7 +3,8 @@
 //! It binds `127.0.0.1:0`, accepts `POST /v1/traces` with protobuf bodies (gzip too), decodes
 //! them with `opentelemetry-proto`, and keeps every span with its resource and attributes.
 //! Tests wait for a condition with a timeout, and can make it answer with an error status or
-//! a delay to simulate an outage. It runs on its own thread and stops when dropped.
+//! a delay to simulate an outage. [`Receiver::start_tls`] serves HTTPS with a fresh
+//! self-signed certificate. It runs on its own thread and stops when dropped.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -135,11 +136,57 @@ pub struct Receiver {
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    tls: Option<TlsFiles>,
+}
+
+/// The self-signed certificate of an HTTPS receiver, as a PEM file to trust.
+#[derive(Debug)]
+struct TlsFiles {
+    ca_pem: std::path::PathBuf,
 }
 
 impl Receiver {
     /// Starts a receiver on `127.0.0.1` with a free port.
     pub fn start() -> std::io::Result<Receiver> {
+        Self::start_with(None)
+    }
+
+    /// Starts an HTTPS receiver on `127.0.0.1` with a fresh self-signed certificate for
+    /// `127.0.0.1`; [`Receiver::ca_pem`] is the PEM file a client must trust.
+    pub fn start_tls() -> std::io::Result<Receiver> {
+        let err = |e: String| std::io::Error::other(e);
+        let key = rcgen::KeyPair::generate().map_err(|e| err(e.to_string()))?;
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .map_err(|e| err(e.to_string()))?;
+        let cert = params.self_signed(&key).map_err(|e| err(e.to_string()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| err(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .map_err(|e| err(e.to_string()))?;
+        let mut receiver =
+            Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))?;
+        let ca_pem = std::env::temp_dir().join(format!(
+            "botanu-receiver-{}-{}.pem",
+            std::process::id(),
+            receiver.addr.port()
+        ));
+        std::fs::write(&ca_pem, cert.pem())?;
+        receiver.tls = Some(TlsFiles { ca_pem });
+        Ok(receiver)
+    }
+
+    /// For an HTTPS receiver, the PEM file of its certificate.
+    pub fn ca_pem(&self) -> Option<&std::path::Path> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_path())
+    }
+
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<Receiver> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -158,18 +205,20 @@ impl Receiver {
         let server_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("otlp-receiver".into())
-            .spawn(move || runtime.block_on(serve(listener, server_shared, stopped)))?;
+            .spawn(move || runtime.block_on(serve(listener, server_shared, stopped, tls)))?;
         Ok(Receiver {
             addr,
             shared,
             stop: Some(stop),
             thread: Some(thread),
+            tls: None,
         })
     }
 
     /// The base endpoint, e.g. `http://127.0.0.1:43127` (exporters append `/v1/traces`).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The socket address.
@@ -252,6 +301,9 @@ impl Drop for Receiver {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if let Some(tls) = self.tls.take() {
+            let _ = std::fs::remove_file(tls.ca_pem);
+        }
     }
 }
 
@@ -259,6 +311,7 @@ async fn serve(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
@@ -270,14 +323,27 @@ async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let shared = shared.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let shared = shared.clone();
                         async move { Ok::<_, Infallible>(handle(&shared, req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         }
