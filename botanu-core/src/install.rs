@@ -128,6 +128,11 @@ pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
     install_propagator();
     crate::run::set_default_environment(config.environment.clone());
     log_installed(mode, &resolved, &config, None);
+    if let Ok(sampler) = std::env::var("OTEL_TRACES_SAMPLER") {
+        if !sampler.is_empty() && sampler != "always_on" {
+            tracing::warn!(target: "botanu", otel_traces_sampler = %sampler, "OTEL_TRACES_SAMPLER is ignored by botanu's own provider, which records every span; to keep sampling for your exporters, hand your pipeline to Botanu::builder()");
+        }
+    }
     Ok(register(Botanu {
         inner: Arc::new(Inner {
             mode,
