@@ -1,9 +1,183 @@
-//! botanu-axum: axum sugar over botanu-tower's layer (matched routes, path-parameter extractors, a `Run` extractor).
+//! botanu for [axum](https://docs.rs/axum): every request a run of a business workflow.
 //!
-//! **Status: not yet implemented.** This crate reserves its place in the workspace; the
-//! adapter lands in a later release and will be a thin translation of the framework's request
-//! and response types into the run lifecycle of [`botanu_core`]. Until then it only
-//! re-exports `botanu_core`, which is usable on its own (see its docs).
+//! ```no_run
+//! use axum::{routing::post, Router};
+//! use botanu_axum::{emit_outcome, extract, path_param, BotanuLayer, Outcome, Run};
+//!
+//! async fn handle_ticket(Run(run): Run) -> String {
+//!     // … call the model; every span created here carries the run's attributes …
+//!     emit_outcome(Outcome::success().value("tickets_resolved", 1.0));
+//!     format!("resolved in run {}", run.run_id())
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/tickets/{id}", post(handle_ticket))
+//!     .layer(
+//!         BotanuLayer::workflow("Customer Support")
+//!             .event_id(path_param("id"))
+//!             .customer_id(extract::header("x-customer-id")),
+//!     );
+//! ```
+//!
+//! This crate is sugar over [`botanu_tower`]: [`BotanuLayer::workflow`] returns
+//! `botanu_tower::BotanuLayer` set up to record axum's [`MatchedPath`] (the route template,
+//! never the raw path) as `http.route`; [`path_param`] extracts a parameter of the matched
+//! route; [`Run`] hands the run to handlers. Add the layer with `Router::layer` (it runs after
+//! routing, where the matched route is known); `route_layer` works too.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use axum::extract::{FromRequestParts, MatchedPath, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use botanu_core::RunContext;
+use botanu_tower::extract::{Extract, NoExtractor};
+use http::request::Parts;
+use http::StatusCode;
 
 pub use botanu_core;
+pub use botanu_core::{
+    emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome,
+};
+pub use botanu_tower::{extract, PropagateLayer, RUN_ID_HEADER};
+
+/// Constructor of the axum flavour of [`botanu_tower::BotanuLayer`].
+#[derive(Debug, Clone, Copy)]
+pub struct BotanuLayer;
+
+impl BotanuLayer {
+    /// A layer for runs of `workflow`, recording the matched route as `http.route`.
+    /// Every builder method of [`botanu_tower::BotanuLayer`] is available on the result.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn workflow(
+        workflow: impl Into<String>,
+    ) -> botanu_tower::BotanuLayer<NoExtractor, NoExtractor, NoExtractor, MatchedRoute> {
+        botanu_tower::BotanuLayer::workflow(workflow).route(MatchedRoute)
+    }
+}
+
+/// Extracts axum's [`MatchedPath`], the route template (e.g. `/tickets/{id}`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatchedRoute;
+
+impl Extract for MatchedRoute {
+    fn extract(&self, parts: &Parts) -> Option<String> {
+        parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned())
+    }
+}
+
+/// Extracts parameter `name` of the matched route, e.g. `path_param("id")` on
+/// `/tickets/{id}` gives `42` for `/tickets/42` (percent-decoded). `{*rest}` wildcards give the
+/// rest of the path.
+pub fn path_param(name: &'static str) -> PathParam {
+    PathParam(name)
+}
+
+/// The extractor of [`path_param`].
+#[derive(Debug, Clone, Copy)]
+pub struct PathParam(&'static str);
+
+impl Extract for PathParam {
+    fn extract(&self, parts: &Parts) -> Option<String> {
+        let template = parts.extensions.get::<MatchedPath>()?.as_str();
+        let mut path = parts.uri.path().trim_start_matches('/').split('/');
+        for (i, segment) in template.trim_start_matches('/').split('/').enumerate() {
+            let value = path.next();
+            let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+                continue;
+            };
+            if let Some(wildcard) = param.strip_prefix('*') {
+                if wildcard != self.0 {
+                    return None;
+                }
+                let rest: Vec<&str> = parts
+                    .uri
+                    .path()
+                    .trim_start_matches('/')
+                    .split('/')
+                    .skip(i)
+                    .collect();
+                return Some(decode(&rest.join("/"))).filter(|v| !v.is_empty());
+            }
+            if param == self.0 {
+                return value.map(decode).filter(|v| !v.is_empty());
+            }
+        }
+        None
+    }
+}
+
+fn decode(s: &str) -> String {
+    botanu_core::baggage::percent_decode(s)
+}
+
+/// The current run, for handlers: `async fn handler(Run(run): Run)`.
+///
+/// Rejected with 500 when the route has no botanu layer; use `Option<Run>` where that is
+/// expected (e.g. botanu disabled).
+#[derive(Debug, Clone)]
+pub struct Run(pub RunContext);
+
+/// Rejection of [`Run`]: the request did not pass through a botanu layer.
+#[derive(Debug, Clone, Copy)]
+pub struct MissingRun;
+
+impl IntoResponse for MissingRun {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no botanu run for this request: add BotanuLayer to the router",
+        )
+            .into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Run {
+    type Rejection = MissingRun;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<RunContext>()
+            .cloned()
+            .map(Run)
+            .ok_or(MissingRun)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Run {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<RunContext>().cloned().map(Run))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(template: &str, path: &str) -> Parts {
+        let mut parts = http::Request::builder()
+            .uri(path)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        // MatchedPath has no public constructor: route a request through a tiny router.
+        let _ = template;
+        parts.extensions.clear();
+        parts
+    }
+
+    #[test]
+    fn no_matched_path_no_param() {
+        assert_eq!(path_param("id").extract(&parts("/t/{id}", "/t/1")), None);
+        assert_eq!(MatchedRoute.extract(&parts("/t/{id}", "/t/1")), None);
+    }
+}

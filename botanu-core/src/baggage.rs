@@ -170,6 +170,11 @@ impl RunContext {
         Context::map_current(Self::from_context)
     }
 
+    /// The run object a botanu lifecycle put in `cx` (not one rebuilt from baggage).
+    pub(crate) fn from_context_local(cx: &Context) -> Option<RunContext> {
+        cx.get::<CurrentRun>().map(|r| r.0.clone())
+    }
+
     /// The run carried by `cx` (see [`current`](Self::current)).
     pub fn from_context(cx: &Context) -> Option<RunContext> {
         match cx.get::<CurrentRun>() {
@@ -253,6 +258,13 @@ impl Extractor for OneHeader<'_> {
     fn keys(&self) -> Vec<&str> {
         vec![BAGGAGE_HEADER]
     }
+}
+
+/// Percent-decodes `s` (invalid sequences are kept as they are, invalid UTF-8 replaced).
+pub fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Decodes a `baggage` header value the way [`BaggagePropagator`] does.

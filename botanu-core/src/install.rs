@@ -232,6 +232,14 @@ impl Botanu {
     }
 }
 
+/// Whether botanu is installed and not disabled: adapters pass requests straight through
+/// otherwise.
+pub fn is_active() -> bool {
+    INSTALLED
+        .get()
+        .is_some_and(|b| b.inner.mode != Mode::Disabled)
+}
+
 /// The tracer botanu's middleware and trackers use: botanu's provider in every mode (so in
 /// parallel mode run spans reach botanu, not the foreign provider); a no-op tracer when botanu
 /// is disabled or not installed.

@@ -114,7 +114,20 @@ struct RunState {
     /// Unix time in microseconds; 0 = not recorded.
     cancelled_at_us: AtomicU64,
     outcome: Mutex<Option<(RunOutcome, Duration)>>,
+    /// Attributes and events for the run span, recorded from anywhere inside the run and
+    /// written when the run ends (the span itself belongs to the lifecycle).
+    recorded: Mutex<Vec<Recorded>>,
 }
+
+/// Something recorded for the run span by code inside the run.
+#[derive(Debug, Clone)]
+pub(crate) enum Recorded {
+    Attribute(KeyValue),
+    Event(&'static str, SystemTime, Vec<KeyValue>),
+}
+
+/// At most this many records per run: a loop calling `emit_outcome` cannot grow memory.
+const MAX_RECORDED: usize = 256;
 
 /// One execution of a business workflow.
 ///
@@ -441,6 +454,22 @@ impl RunContext {
     /// Time since the run started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    pub(crate) fn set_event_id(&mut self, event_id: String) {
+        self.event_id = event_id;
+    }
+
+    /// Records an attribute or event for the run span; dropped past a fixed bound.
+    pub(crate) fn record(&self, r: Recorded) {
+        let mut recorded = lock(&self.state.recorded);
+        if recorded.len() < MAX_RECORDED {
+            recorded.push(r);
+        }
+    }
+
+    pub(crate) fn take_recorded(&self) -> Vec<Recorded> {
+        std::mem::take(&mut *lock(&self.state.recorded))
     }
 
     /// The baggage entries of this run, with the reference keys and string encodings.

@@ -1,9 +1,38 @@
-//! botanu-tower: a Tower `Layer` that opens a workflow run per request, for any Tower service.
+//! botanu for [Tower](https://docs.rs/tower): every HTTP request a run of a business workflow.
 //!
-//! **Status: not yet implemented.** This crate reserves its place in the workspace; the
-//! adapter lands in a later release and will be a thin translation of the framework's request
-//! and response types into the run lifecycle of [`botanu_core`]. Until then it only
-//! re-exports `botanu_core`, which is usable on its own (see its docs).
+//! ```no_run
+//! use botanu_tower::{extract, BotanuLayer};
+//! use tower::ServiceBuilder;
+//! # let service = tower::service_fn(|_req: http::Request<String>| async {
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+//! # });
+//!
+//! let service = ServiceBuilder::new()
+//!     .layer(BotanuLayer::workflow("Customer Support").customer_id(extract::header("x-customer-id")))
+//!     .service(service);
+//! # let _ = service;
+//! ```
+//!
+//! The run lifecycle (ids, span, events, statuses) lives in [`botanu_core::lifecycle`]; this
+//! crate translates Tower's request, future and body into it: [`BotanuLayer`] (the builder),
+//! [`BotanuService`], [`ResponseFuture`], [`BotanuBody`]. [`PropagateLayer`] is the outbound
+//! side for `http::Request` clients (e.g. hyper-util's).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+mod body;
+pub mod extract;
+mod future;
+mod layer;
+mod propagate;
+mod service;
+
+pub use body::BotanuBody;
 pub use botanu_core;
+pub use botanu_core::{
+    emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome,
+};
+pub use future::{ResponseFuture, RUN_ID_HEADER};
+pub use layer::BotanuLayer;
+pub use propagate::{PropagateLayer, PropagateService};
+pub use service::BotanuService;

@@ -5,9 +5,12 @@
 //! * [`attr`] / [`attr_str`]: attribute lookup on exported spans.
 //! * [`CollectAll`]: a processor that keeps every ended span, sampled or not.
 //! * [`receiver::Receiver`]: a real OTLP/HTTP receiver on loopback.
+//! * [`http`]: serve an app on 127.0.0.1 and call it with a client that resolves every name
+//!   to 127.0.0.1.
 
 #![forbid(unsafe_code)]
 
+pub mod http;
 pub mod receiver;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,428 @@
+//! The run lifecycle, written once and used by every adapter (tower/axum, actix, scopes):
+//! start a run from the inbound context and the ids the app extracted, make it current, and
+//! finish it with a status.
+//!
+//! ```
+//! use botanu_core::lifecycle::{RunEnd, RunSpec};
+//! use botanu_core::RunStatus;
+//! use opentelemetry::Context;
+//!
+//! let active = RunSpec::new("Customer Support")
+//!     .event_id(Some("ticket-42".into()))
+//!     .customer_id(Some("acme".into()))
+//!     .start(&Context::new());
+//! assert_eq!(active.run().event_id(), "ticket-42");
+//! // … poll the handler under `active.context()` …
+//! active.finish(RunEnd::new(RunStatus::Success));
+//! ```
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use opentelemetry::baggage::{Baggage, BaggageExt};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{global, Context, KeyValue};
+
+use crate::baggage::keys;
+use crate::run::{attr, duration_ms, RunContext, RunOutcome, RunStatus};
+use crate::BaggagePropagator;
+
+/// Event added when a run starts.
+pub const EVENT_STARTED: &str = "botanu.run.started";
+/// Event added when a run ends.
+pub const EVENT_COMPLETED: &str = "botanu.run.completed";
+
+/// What a run starts from: the workflow and the ids the adapter extracted.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RunSpec<'a> {
+    workflow: Cow<'a, str>,
+    event_id: Option<String>,
+    customer_id: Option<String>,
+    tenant_id: Option<String>,
+    fallback_event_id: Option<String>,
+    trust_inbound: bool,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+    workflow_version: Option<String>,
+}
+
+impl<'a> RunSpec<'a> {
+    /// A run of `workflow`.
+    pub fn new(workflow: impl Into<Cow<'a, str>>) -> Self {
+        RunSpec {
+            workflow: workflow.into(),
+            event_id: None,
+            customer_id: None,
+            tenant_id: None,
+            fallback_event_id: None,
+            trust_inbound: true,
+            kind: SpanKind::Server,
+            attributes: Vec::new(),
+            workflow_version: None,
+        }
+    }
+    /// The event id the app extracted (wins over inbound baggage).
+    pub fn event_id(mut self, id: Option<String>) -> Self {
+        self.event_id = id.filter(|s| !s.is_empty());
+        self
+    }
+    /// The customer id the app extracted (wins over inbound baggage).
+    pub fn customer_id(mut self, id: Option<String>) -> Self {
+        self.customer_id = id.filter(|s| !s.is_empty());
+        self
+    }
+    /// The tenant id the app extracted (wins over inbound baggage).
+    pub fn tenant_id(mut self, id: Option<String>) -> Self {
+        self.tenant_id = id.filter(|s| !s.is_empty());
+        self
+    }
+    /// An event id to use when neither the app nor inbound baggage gives one (e.g. the
+    /// `x-request-id` header); the run id is used after that.
+    pub fn fallback_event_id(mut self, id: Option<String>) -> Self {
+        self.fallback_event_id = id.filter(|s| !s.is_empty());
+        self
+    }
+    /// Whether inbound `botanu.*` baggage may fill ids the app did not extract and name the
+    /// parent run (default true). When false, inbound `botanu.*` entries are removed.
+    pub fn trust_inbound(mut self, trust: bool) -> Self {
+        self.trust_inbound = trust;
+        self
+    }
+    /// The span kind of the run span (default Server).
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+    /// Extra attributes for the run span (e.g. `http.request.method`).
+    pub fn attributes(mut self, attributes: Vec<KeyValue>) -> Self {
+        self.attributes = attributes;
+        self
+    }
+    /// A version label for the workflow's code.
+    pub fn workflow_version(mut self, version: Option<String>) -> Self {
+        self.workflow_version = version;
+        self
+    }
+
+    /// Starts the run as a child of `parent` (the inbound context, or the current one):
+    /// builds the [`RunContext`], starts the run span `botanu.run/{workflow}` with botanu's
+    /// tracer, adds `botanu.run.started`, and layers the run's baggage.
+    pub fn start(self, parent: &Context) -> ActiveRun {
+        let inbound_baggage = parent.baggage();
+        // A run already current in this process is always a trusted parent.
+        let local_parent = RunContext::from_context_local(parent);
+        let trusted = self.trust_inbound || local_parent.is_some();
+        let inbound = |key: &str| -> Option<String> {
+            if !trusted {
+                return None;
+            }
+            inbound_baggage
+                .get(key)
+                .map(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+
+        let mut b = RunContext::builder(self.workflow.as_ref());
+        let event_id = self
+            .event_id
+            .or_else(|| inbound(keys::EVENT_ID))
+            .or(self.fallback_event_id);
+        if let Some(c) = self.customer_id.or_else(|| inbound(keys::CUSTOMER_ID)) {
+            b = b.customer_id(c);
+        }
+        if let Some(t) = self.tenant_id.or_else(|| inbound(keys::TENANT_ID)) {
+            b = b.tenant_id(t);
+        }
+        if let Some(p) = local_parent
+            .as_ref()
+            .map(|r| r.run_id().to_owned())
+            .or_else(|| inbound(keys::RUN_ID))
+        {
+            b = b.parent_run_id(p);
+        }
+        if let Some(v) = self.workflow_version {
+            b = b.workflow_version(v);
+        }
+        let mut run = b.build();
+        match event_id {
+            Some(e) => run.set_event_id(e),
+            None => {
+                let id = run.run_id().to_owned();
+                run.set_event_id(id);
+            }
+        }
+
+        // Inbound botanu entries that are not trusted must not reach spans or downstream.
+        let parent = if trusted || !has_botanu_keys(inbound_baggage) {
+            Cow::Borrowed(parent)
+        } else {
+            Cow::Owned(parent.with_baggage(without_botanu_keys(inbound_baggage)))
+        };
+        let run_cx = run.to_context(&parent);
+
+        let tracer = crate::tracer();
+        let mut attributes = run.to_span_attributes();
+        // Unknown ids are left unset rather than written empty (and rather than invented).
+        attributes
+            .retain(|kv| !(kv.key.as_str() == keys::CUSTOMER_ID && kv.value.as_str().is_empty()));
+        attributes.extend(self.attributes);
+        let span = tracer
+            .span_builder(format!("botanu.run/{}", run.workflow()))
+            .with_kind(self.kind)
+            .with_attributes(attributes)
+            .start_with_context(&tracer, &run_cx);
+        let cx = run_cx.with_span(span);
+        cx.span().add_event(
+            EVENT_STARTED,
+            vec![
+                KeyValue::new("run_id", run.run_id().to_owned()),
+                KeyValue::new("workflow", run.workflow().to_owned()),
+            ],
+        );
+        ActiveRun {
+            run,
+            cx,
+            finished: false,
+        }
+    }
+}
+
+fn has_botanu_keys(b: &Baggage) -> bool {
+    b.iter().any(|(k, _)| k.as_str().starts_with(keys::PREFIX))
+}
+
+fn without_botanu_keys(b: &Baggage) -> Baggage {
+    let mut out = Baggage::new();
+    for (k, (v, m)) in b {
+        if !k.as_str().starts_with(keys::PREFIX) {
+            out.insert_with_metadata(k.clone(), v.clone(), m.clone());
+        }
+    }
+    out
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RunEnd {
+    status: RunStatus,
+    error_class: Option<Cow<'static, str>>,
+    message: Option<String>,
+    attributes: Vec<KeyValue>,
+}
+
+impl RunEnd {
+    /// An end with this status.
+    pub fn new(status: RunStatus) -> Self {
+        RunEnd {
+            status,
+            error_class: None,
+            message: None,
+            attributes: Vec::new(),
+        }
+    }
+    /// A failure of class `error_class` (written as `error.type` and in the completed event).
+    pub fn failure(error_class: impl Into<Cow<'static, str>>) -> Self {
+        RunEnd::new(RunStatus::Failure).error_class(error_class)
+    }
+    /// Sets the error class.
+    pub fn error_class(mut self, class: impl Into<Cow<'static, str>>) -> Self {
+        self.error_class = Some(class.into());
+        self
+    }
+    /// A human-readable message for the span status.
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+    /// Extra attributes written on the run span at the end (e.g. the response status).
+    pub fn attribute(mut self, kv: KeyValue) -> Self {
+        self.attributes.push(kv);
+        self
+    }
+    /// The status.
+    pub fn status(&self) -> RunStatus {
+        self.status
+    }
+}
+
+/// A started run: its context must be current while the work runs
+/// ([`FutureExt::with_context`](opentelemetry::context::FutureExt::with_context) for futures).
+/// Dropping it unfinished ends the run as `canceled`.
+#[derive(Debug)]
+pub struct ActiveRun {
+    run: RunContext,
+    cx: Context,
+    finished: bool,
+}
+
+impl ActiveRun {
+    /// The run.
+    pub fn run(&self) -> &RunContext {
+        &self.run
+    }
+
+    /// The context carrying the run span and the run's baggage.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Ends the run: recorded outcomes and helper attributes, `botanu.run.completed`
+    /// {run_id, workflow, status, duration_ms, error_class?, value_type?, value_amount?},
+    /// `botanu.run.duration_ms`, `error.type` on failure, and the span status.
+    pub fn finish(mut self, end: RunEnd) {
+        self.finish_inner(end);
+    }
+
+    fn finish_inner(&mut self, end: RunEnd) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let run = &self.run;
+        let prior = run.outcome();
+        let mut outcome = RunOutcome::new(end.status);
+        outcome.error_class = end.error_class.as_ref().map(|c| c.to_string());
+        if let Some(p) = &prior {
+            outcome.value_type = p.value_type.clone();
+            outcome.value_amount = p.value_amount;
+            outcome.confidence = p.confidence;
+            outcome.reason_code = p.reason_code.clone();
+        }
+        run.complete(outcome.clone());
+        let duration = duration_ms(run.duration().unwrap_or_default());
+
+        let span = self.cx.span();
+        for recorded in run.take_recorded() {
+            match recorded {
+                crate::run::Recorded::Attribute(kv) => span.set_attribute(kv),
+                crate::run::Recorded::Event(name, at, attrs) => {
+                    span.add_event_with_timestamp(name, at, attrs)
+                }
+            }
+        }
+        for kv in end.attributes {
+            span.set_attribute(kv);
+        }
+        let mut event = vec![
+            KeyValue::new("run_id", run.run_id().to_owned()),
+            KeyValue::new("workflow", run.workflow().to_owned()),
+            KeyValue::new("status", end.status.as_str()),
+            KeyValue::new("duration_ms", duration),
+        ];
+        if let Some(class) = &end.error_class {
+            event.push(KeyValue::new("error_class", class.to_string()));
+            span.set_attribute(KeyValue::new("error.type", class.to_string()));
+            span.set_attribute(KeyValue::new(attr::OUTCOME_ERROR_CLASS, class.to_string()));
+        }
+        if let Some(v) = &outcome.value_type {
+            event.push(KeyValue::new("value_type", v.clone()));
+        }
+        if let Some(v) = outcome.value_amount {
+            event.push(KeyValue::new("value_amount", v));
+        }
+        span.add_event_with_timestamp(EVENT_COMPLETED, SystemTime::now(), event);
+        span.set_attribute(KeyValue::new(attr::DURATION_MS, duration));
+        match end.status {
+            RunStatus::Success | RunStatus::Partial => span.set_status(Status::Ok),
+            status => {
+                let description = match (&end.error_class, &end.message) {
+                    (Some(c), Some(m)) => format!("{c}: {m}"),
+                    (Some(c), None) => c.to_string(),
+                    (None, Some(m)) => m.clone(),
+                    (None, None) => status.as_str().to_owned(),
+                };
+                span.set_status(Status::error(description));
+            }
+        }
+        span.end();
+    }
+}
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.finish_inner(
+                RunEnd::new(RunStatus::Canceled).message("run dropped before it finished"),
+            );
+        }
+    }
+}
+
+/// The inbound context of a request: trace context through the global propagator (so the
+/// app's formats, e.g. B3, keep working) and baggage through botanu's Python-compatible
+/// [`BaggagePropagator`]. Malformed or oversized headers are ignored, never an error.
+pub fn extract_inbound(headers: &dyn Extractor) -> Context {
+    let cx = global::get_text_map_propagator(|p| p.extract(headers));
+    if headers.get("baggage").is_none() {
+        return cx;
+    }
+    static BAGGAGE: OnceLock<BaggagePropagator> = OnceLock::new();
+    BAGGAGE
+        .get_or_init(BaggagePropagator::new)
+        .extract_with_context(&cx, headers)
+}
+
+/// The error class of an error type, as the run records it: the type's name without module
+/// paths (`std::io::Error` → `Error`, `Box<dyn std::error::Error>` → `Box<dyn Error>`).
+pub fn error_class_of<E: ?Sized>() -> String {
+    short_type_name(std::any::type_name::<E>())
+}
+
+fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut segment = String::new();
+    let mut chars = full.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            segment.clear();
+        } else if c.is_alphanumeric() || c == '_' {
+            segment.push(c);
+        } else {
+            out.push_str(&segment);
+            segment.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&segment);
+    out
+}
+
+/// The message of a panic payload (`&str` or `String`), or a placeholder.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_type_names() {
+        assert_eq!(error_class_of::<std::io::Error>(), "Error");
+        assert_eq!(
+            error_class_of::<Box<dyn std::error::Error + Send + Sync>>(),
+            "Box<dyn Error + Send + Sync>"
+        );
+        assert_eq!(error_class_of::<std::convert::Infallible>(), "Infallible");
+        assert_eq!(short_type_name("a::b::C<d::E, f::G>"), "C<E, G>");
+    }
+
+    #[test]
+    fn panic_messages() {
+        let p = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+        assert_eq!(panic_message(&*p), "boom 1");
+        let p = std::panic::catch_unwind(|| panic!("static")).unwrap_err();
+        assert_eq!(panic_message(&*p), "static");
+    }
+}

@@ -1,0 +1,230 @@
+//! Helpers that record business facts on the current run's span from anywhere inside the run
+//! (handler code, nested functions, tasks started with [`spawn`](crate::spawn)). Outside a run
+//! they do nothing. Names are the reference SDK's (§8).
+//!
+//! What they record is written on the run span when the run ends, so they work from any task
+//! and thread that carries the run's context, whatever span is current there.
+
+use std::time::SystemTime;
+
+use opentelemetry::{Context, KeyValue, Value};
+
+use crate::run::{Recorded, RunContext, RunOutcome, RunStatus};
+
+/// Event added by [`emit_outcome`].
+pub const EVENT_OUTCOME_EMITTED: &str = "botanu.outcome_emitted";
+
+/// A business outcome of a run: what it produced, how sure it is, why it failed.
+///
+/// ```
+/// use botanu_core::{emit_outcome, Outcome};
+/// emit_outcome(Outcome::success().value("tickets_resolved", 1.0).confidence(0.92));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[must_use]
+pub struct Outcome {
+    value_type: Option<String>,
+    value_amount: Option<f64>,
+    confidence: Option<f64>,
+    reason: Option<String>,
+    error_type: Option<String>,
+    metadata: Vec<(String, Value)>,
+}
+
+impl Outcome {
+    /// An outcome with nothing set yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// A successful outcome (set its value with [`value`](Self::value)).
+    pub fn success() -> Self {
+        Self::default()
+    }
+    /// A failed outcome of the given error type (`botanu.outcome.error_type`).
+    pub fn failure(error_type: impl Into<String>) -> Self {
+        Outcome {
+            error_type: Some(error_type.into()),
+            ..Self::default()
+        }
+    }
+    /// What the run produced and how much, e.g. `("tickets_resolved", 1.0)`.
+    pub fn value(mut self, value_type: impl Into<String>, amount: f64) -> Self {
+        self.value_type = Some(value_type.into());
+        self.value_amount = Some(amount);
+        self
+    }
+    /// Confidence in the outcome, 0–1.
+    pub fn confidence(mut self, confidence: f64) -> Self {
+        self.confidence = Some(confidence);
+        self
+    }
+    /// A reason, free text.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+    /// A metadata entry, written as `botanu.outcome.metadata.<key>`.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.metadata.push((key.into(), value.into()));
+        self
+    }
+}
+
+fn current_run() -> Option<RunContext> {
+    Context::map_current(RunContext::from_context_local)
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|v| !v.is_empty())
+}
+
+/// Records an outcome on the current run: `botanu.outcome.*` attributes and one
+/// `botanu.outcome_emitted` event {value_type?, value_amount?, error_type?}. The value also
+/// goes into the run's `botanu.run.completed` event. No `status` attribute is written (as in
+/// the reference SDK, outcomes are diagnostic; the run's status comes from how it ended).
+pub fn emit_outcome(outcome: Outcome) {
+    let Some(run) = current_run() else { return };
+    let mut event = Vec::new();
+    let attr = |k: &'static str, v: Value| run.record(Recorded::Attribute(KeyValue::new(k, v)));
+    if let Some(v) = non_empty(&outcome.value_type) {
+        attr("botanu.outcome.value_type", v.to_owned().into());
+        event.push(KeyValue::new("value_type", v.to_owned()));
+    }
+    if let Some(v) = outcome.value_amount {
+        attr("botanu.outcome.value_amount", v.into());
+        event.push(KeyValue::new("value_amount", v));
+    }
+    if let Some(v) = outcome.confidence {
+        attr("botanu.outcome.confidence", v.into());
+    }
+    if let Some(v) = non_empty(&outcome.reason) {
+        attr("botanu.outcome.reason", v.to_owned().into());
+    }
+    if let Some(v) = non_empty(&outcome.error_type) {
+        attr("botanu.outcome.error_type", v.to_owned().into());
+        event.push(KeyValue::new("error_type", v.to_owned()));
+    }
+    for (k, v) in outcome.metadata {
+        run.record(Recorded::Attribute(KeyValue::new(
+            format!("botanu.outcome.metadata.{k}"),
+            v,
+        )));
+    }
+    run.record(Recorded::Event(
+        EVENT_OUTCOME_EMITTED,
+        SystemTime::now(),
+        event,
+    ));
+    if outcome.value_type.is_some() || outcome.value_amount.is_some() {
+        let mut o = run
+            .outcome()
+            .unwrap_or_else(|| RunOutcome::new(RunStatus::Success));
+        o.value_type = outcome.value_type.or(o.value_type);
+        o.value_amount = outcome.value_amount.or(o.value_amount);
+        o.confidence = outcome.confidence.or(o.confidence);
+        run.complete(o);
+    }
+}
+
+/// Business context of the current run (reference `set_business_context`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct BusinessContext {
+    customer_id: Option<String>,
+    team: Option<String>,
+    cost_center: Option<String>,
+    region: Option<String>,
+}
+
+impl BusinessContext {
+    /// Nothing set yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// `botanu.customer_id`, for runs whose customer is only known inside the handler.
+    pub fn customer_id(mut self, v: impl Into<String>) -> Self {
+        self.customer_id = Some(v.into());
+        self
+    }
+    /// `botanu.team`.
+    pub fn team(mut self, v: impl Into<String>) -> Self {
+        self.team = Some(v.into());
+        self
+    }
+    /// `botanu.cost_center`.
+    pub fn cost_center(mut self, v: impl Into<String>) -> Self {
+        self.cost_center = Some(v.into());
+        self
+    }
+    /// `botanu.region`.
+    pub fn region(mut self, v: impl Into<String>) -> Self {
+        self.region = Some(v.into());
+        self
+    }
+}
+
+/// Records business context on the current run span.
+///
+/// A customer id is written only when the run has none yet (one found by an extractor or
+/// inbound baggage is authoritative); spans started earlier in the run keep what they had.
+pub fn set_business_context(ctx: BusinessContext) {
+    let Some(run) = current_run() else { return };
+    if let Some(c) = non_empty(&ctx.customer_id) {
+        if run.customer_id().is_empty() {
+            run.record(Recorded::Attribute(KeyValue::new(
+                crate::baggage::keys::CUSTOMER_ID,
+                c.to_owned(),
+            )));
+        } else if run.customer_id() != c {
+            tracing::debug!(target: "botanu", run_id = run.run_id(), "set_business_context: the run already has a customer id; keeping it");
+        }
+    }
+    for (key, v) in [
+        ("botanu.team", &ctx.team),
+        ("botanu.cost_center", &ctx.cost_center),
+        ("botanu.region", &ctx.region),
+    ] {
+        if let Some(v) = non_empty(v) {
+            run.record(Recorded::Attribute(KeyValue::new(key, v.to_owned())));
+        }
+    }
+}
+
+/// Systems of record the reference SDK knows; other prefixes are written too, with a log line.
+const KNOWN_SOR_PREFIXES: [&str; 11] = [
+    "zendesk",
+    "stripe",
+    "salesforce",
+    "sfdc",
+    "jira",
+    "servicenow",
+    "hubspot",
+    "intercom",
+    "freshdesk",
+    "zoho",
+    "front",
+];
+
+/// Links the run to records in other systems: `botanu.correlation.<key>` = value, e.g.
+/// `set_correlation([("zendesk_ticket_id", "4711")])`. Empty values are skipped.
+pub fn set_correlation<K, V>(pairs: impl IntoIterator<Item = (K, V)>)
+where
+    K: AsRef<str>,
+    V: ToString,
+{
+    let Some(run) = current_run() else { return };
+    for (k, v) in pairs {
+        let (k, v) = (k.as_ref(), v.to_string());
+        if k.is_empty() || v.is_empty() {
+            continue;
+        }
+        let prefix = k.split('_').next().unwrap_or(k);
+        if !KNOWN_SOR_PREFIXES.contains(&prefix) {
+            tracing::info!(target: "botanu", key = k, "set_correlation: unfamiliar SoR prefix {prefix:?}; recorded anyway");
+        }
+        run.record(Recorded::Attribute(KeyValue::new(
+            format!("botanu.correlation.{k}"),
+            v,
+        )));
+    }
+}

@@ -1,0 +1,158 @@
+//! [`BotanuLayer`]: the builder users hold.
+
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use crate::extract::{Extract, NoExtractor};
+use crate::service::BotanuService;
+
+/// A [`Layer`] that makes every request a run of one workflow.
+///
+/// ```
+/// use botanu_tower::{extract, BotanuLayer};
+///
+/// let layer = BotanuLayer::workflow("Customer Support")
+///     .event_id(|req: &http::request::Parts| {
+///         req.uri.path().rsplit('/').next().map(str::to_owned)
+///     })
+///     .customer_id(extract::header("x-customer-id"))
+///     .trust_inbound(false);
+/// # let _ = layer;
+/// ```
+///
+/// Per request: the inbound `traceparent` is continued; the run gets a UUIDv7 `run_id`, the
+/// extracted ids (falling back to inbound `botanu.*` baggage when trusted, then — for the event
+/// id — `x-request-id`, then the run id; a missing customer stays unset); the run span
+/// `botanu.run/{workflow}` (kind Server) carries `http.request.method`, `http.route`,
+/// `url.path`, and at the end `http.response.status_code` and `error.type`. The handler
+/// future and the response body are polled with the run's context current, so every span
+/// created there is enriched. The run ends when the **response body** ends: success, failure
+/// (5xx, service error, body error, panic — the panic keeps propagating) or canceled (the
+/// future or body dropped early, e.g. the client went away).
+///
+/// Building the layer installs botanu from the environment ([`botanu_core::enable`]) unless
+/// it is already installed, so a router with the layer works with no other setup.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct BotanuLayer<E = NoExtractor, C = NoExtractor, T = NoExtractor, R = NoExtractor> {
+    pub(crate) config: Arc<LayerConfig>,
+    pub(crate) event_id: E,
+    pub(crate) customer_id: C,
+    pub(crate) tenant_id: T,
+    pub(crate) route: R,
+}
+
+#[derive(Debug)]
+pub(crate) struct LayerConfig {
+    pub(crate) workflow: Arc<str>,
+    pub(crate) trust_inbound: bool,
+    pub(crate) run_id_header: bool,
+}
+
+impl BotanuLayer {
+    /// A layer for runs of `workflow` (a low-cardinality name, e.g. `"Customer Support"`).
+    pub fn workflow(workflow: impl Into<String>) -> Self {
+        ensure_installed();
+        BotanuLayer {
+            config: Arc::new(LayerConfig {
+                workflow: workflow.into().into(),
+                trust_inbound: true,
+                run_id_header: true,
+            }),
+            event_id: NoExtractor,
+            customer_id: NoExtractor,
+            tenant_id: NoExtractor,
+            route: NoExtractor,
+        }
+    }
+}
+
+fn ensure_installed() {
+    if botanu_core::Botanu::get().is_none() {
+        if let Err(e) = botanu_core::enable() {
+            tracing::error!(target: "botanu", error = %e, "botanu could not be installed; requests are served without botanu runs");
+        }
+    }
+}
+
+impl<E, C, T, R> BotanuLayer<E, C, T, R> {
+    fn edit(mut self, f: impl FnOnce(&mut LayerConfig)) -> Self {
+        let mut config = LayerConfig {
+            workflow: self.config.workflow.clone(),
+            trust_inbound: self.config.trust_inbound,
+            run_id_header: self.config.run_id_header,
+        };
+        f(&mut config);
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// How to find the business event id (ticket, order, conversation) in a request.
+    pub fn event_id<X: Extract>(self, extractor: X) -> BotanuLayer<X, C, T, R> {
+        BotanuLayer {
+            config: self.config,
+            event_id: extractor,
+            customer_id: self.customer_id,
+            tenant_id: self.tenant_id,
+            route: self.route,
+        }
+    }
+
+    /// How to find the customer the request's cost belongs to.
+    pub fn customer_id<X: Extract>(self, extractor: X) -> BotanuLayer<E, X, T, R> {
+        BotanuLayer {
+            config: self.config,
+            event_id: self.event_id,
+            customer_id: extractor,
+            tenant_id: self.tenant_id,
+            route: self.route,
+        }
+    }
+
+    /// How to find the tenant.
+    pub fn tenant_id<X: Extract>(self, extractor: X) -> BotanuLayer<E, C, X, R> {
+        BotanuLayer {
+            config: self.config,
+            event_id: self.event_id,
+            customer_id: self.customer_id,
+            tenant_id: extractor,
+            route: self.route,
+        }
+    }
+
+    /// How to find the low-cardinality route template for `http.route` (never the raw path;
+    /// `botanu-axum` sets axum's `MatchedPath`).
+    pub fn route<X: Extract>(self, extractor: X) -> BotanuLayer<E, C, T, X> {
+        BotanuLayer {
+            config: self.config,
+            event_id: self.event_id,
+            customer_id: self.customer_id,
+            tenant_id: self.tenant_id,
+            route: extractor,
+        }
+    }
+
+    /// Whether inbound `botanu.*` baggage may fill ids the extractors did not find and name
+    /// the parent run (default true: services calling each other continue one run chain).
+    /// Extracted ids always win. Turn it off on services that face the public internet.
+    pub fn trust_inbound(self, trust: bool) -> Self {
+        self.edit(|c| c.trust_inbound = trust)
+    }
+
+    /// Whether responses carry `x-botanu-run-id` (default true).
+    pub fn run_id_header(self, enabled: bool) -> Self {
+        self.edit(|c| c.run_id_header = enabled)
+    }
+}
+
+impl<S, E: Clone, C: Clone, T: Clone, R: Clone> Layer<S> for BotanuLayer<E, C, T, R> {
+    type Service = BotanuService<S, E, C, T, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BotanuService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}

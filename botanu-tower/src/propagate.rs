@@ -1,0 +1,90 @@
+//! [`PropagateLayer`]: outbound `traceparent` and baggage for `http::Request` clients.
+
+use std::task::{Context as TaskContext, Poll};
+
+use botanu_core::propagation::PropagationPolicy;
+use http::Request;
+use opentelemetry::Context;
+use opentelemetry_http::HeaderInjector;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Injects the current context into each outbound request: `traceparent` to every host,
+/// baggage (the run's `botanu.*` keys and any others) only to hosts the
+/// [`PropagationPolicy`] allows. Header values that cannot be sent are left out, never a panic.
+///
+/// ```no_run
+/// use botanu_tower::PropagateLayer;
+/// use tower::ServiceBuilder;
+/// # let client = tower::service_fn(|_req: http::Request<String>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+/// # });
+/// let client = ServiceBuilder::new().layer(PropagateLayer::new()).service(client);
+/// # let _ = client;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct PropagateLayer {
+    policy: Option<PropagationPolicy>,
+}
+
+impl PropagateLayer {
+    /// Uses the process-wide policy ([`PropagationPolicy::global`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses `policy` instead of the process-wide one.
+    pub fn with_policy(policy: PropagationPolicy) -> Self {
+        PropagateLayer {
+            policy: Some(policy),
+        }
+    }
+}
+
+impl<S> Layer<S> for PropagateLayer {
+    type Service = PropagateService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PropagateService {
+            inner,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+/// The service of [`PropagateLayer`].
+#[derive(Debug, Clone)]
+pub struct PropagateService<S> {
+    inner: S,
+    policy: Option<PropagationPolicy>,
+}
+
+impl<S, B> Service<Request<B>> for PropagateService<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let host = req.uri().host().map(str::to_owned).or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| h.rsplit_once(':').map_or(h, |(host, _)| host).to_owned())
+        });
+        let policy = self
+            .policy
+            .as_ref()
+            .unwrap_or_else(|| PropagationPolicy::global());
+        Context::map_current(|cx| {
+            policy.inject(cx, host.as_deref(), &mut HeaderInjector(req.headers_mut()))
+        });
+        self.inner.call(req)
+    }
+}

@@ -1,0 +1,75 @@
+//! [`BotanuService`]: starts a run per request.
+
+use std::task::{Context as TaskContext, Poll};
+
+use botanu_core::lifecycle::{extract_inbound, RunSpec};
+use http::{Request, Response};
+use opentelemetry::KeyValue;
+use opentelemetry_http::HeaderExtractor;
+use tower_service::Service;
+
+use crate::body::BotanuBody;
+use crate::extract::Extract;
+use crate::future::ResponseFuture;
+use crate::layer::BotanuLayer;
+
+/// The service of [`BotanuLayer`].
+#[derive(Debug, Clone)]
+pub struct BotanuService<S, E, C, T, R> {
+    pub(crate) inner: S,
+    pub(crate) layer: BotanuLayer<E, C, T, R>,
+}
+
+impl<S, E, C, T, R, ReqBody, ResBody> Service<Request<ReqBody>> for BotanuService<S, E, C, T, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    E: Extract,
+    C: Extract,
+    T: Extract,
+    R: Extract,
+    ResBody: http_body::Body,
+{
+    type Response = Response<BotanuBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        if !botanu_core::is_active() {
+            return ResponseFuture::passthrough(self.inner.call(req));
+        }
+        let (mut parts, body) = req.into_parts();
+        let inbound = extract_inbound(&HeaderExtractor(&parts.headers));
+        let l = &self.layer;
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", parts.method.as_str().to_owned()),
+            KeyValue::new("url.path", parts.uri.path().to_owned()),
+        ];
+        if let Some(route) = l.route.extract(&parts) {
+            attributes.push(KeyValue::new("http.route", route));
+        }
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let active = RunSpec::new(&*l.config.workflow)
+            .event_id(l.event_id.extract(&parts))
+            .customer_id(l.customer_id.extract(&parts))
+            .tenant_id(l.tenant_id.extract(&parts))
+            .fallback_event_id(request_id)
+            .trust_inbound(l.config.trust_inbound)
+            .attributes(attributes)
+            .start(&inbound);
+        parts.extensions.insert(active.run().clone());
+        let cx = active.context().clone();
+        let future = {
+            let _inside = cx.clone().attach();
+            self.inner.call(Request::from_parts(parts, body))
+        };
+        ResponseFuture::new(future, active, cx, l.config.run_id_header)
+    }
+}
