@@ -161,23 +161,54 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
 
-    fn parts(template: &str, path: &str) -> Parts {
-        let mut parts = http::Request::builder()
-            .uri(path)
-            .body(())
-            .unwrap()
-            .into_parts()
-            .0;
-        // MatchedPath has no public constructor: route a request through a tiny router.
-        let _ = template;
-        parts.extensions.clear();
-        parts
+    /// Runs `uri` through a router with route `template` and returns what the extractors see.
+    async fn seen(template: &'static str, uri: &str, param: &'static str) -> String {
+        let app = Router::new().route(
+            template,
+            get(move |parts: Parts| async move {
+                format!(
+                    "{:?}|{:?}",
+                    MatchedRoute.extract(&parts),
+                    path_param(param).extract(&parts)
+                )
+            }),
+        );
+        let response = app
+            .oneshot(http::Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn path_params_of_the_matched_route() {
+        assert_eq!(
+            seen("/tickets/{id}", "/tickets/42", "id").await,
+            r#"Some("/tickets/{id}")|Some("42")"#
+        );
+        assert_eq!(
+            seen("/orgs/{org}/tickets/{id}", "/orgs/acme%20inc/tickets/7?x=1", "org").await,
+            r#"Some("/orgs/{org}/tickets/{id}")|Some("acme inc")"#
+        );
+        assert_eq!(
+            seen("/files/{*path}", "/files/a/b/c.txt", "path").await,
+            r#"Some("/files/{*path}")|Some("a/b/c.txt")"#
+        );
+        assert_eq!(
+            seen("/tickets/{id}", "/tickets/42", "missing").await,
+            r#"Some("/tickets/{id}")|None"#
+        );
     }
 
     #[test]
-    fn no_matched_path_no_param() {
-        assert_eq!(path_param("id").extract(&parts("/t/{id}", "/t/1")), None);
-        assert_eq!(MatchedRoute.extract(&parts("/t/{id}", "/t/1")), None);
+    fn without_routing_there_is_nothing_to_extract() {
+        let parts = http::Request::builder().uri("/t/1").body(()).unwrap().into_parts().0;
+        assert_eq!(path_param("id").extract(&parts), None);
+        assert_eq!(MatchedRoute.extract(&parts), None);
     }
 }

@@ -1,0 +1,147 @@
+//! botanu-tower on a plain Tower service (no framework): service errors, body errors, empty
+//! bodies, a custom route extractor, with spans checked at the OTLP receiver.
+
+use std::convert::Infallible;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use botanu_core::{Botanu, BotanuConfig};
+use botanu_tests::receiver::{ReceivedSpan, Receiver, Val};
+use botanu_tower::{extract, BotanuLayer};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+struct Env {
+    receiver: Receiver,
+    botanu: Botanu,
+}
+
+fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let receiver = Receiver::start().unwrap();
+        let botanu = botanu_core::enable_with(
+            BotanuConfig::default()
+                .with_endpoint(receiver.endpoint())
+                .with_schedule_delay(Duration::from_millis(20)),
+        )
+        .unwrap();
+        Env { receiver, botanu }
+    })
+}
+
+fn run_of(event_id: &str) -> ReceivedSpan {
+    let env = env();
+    let _ = env.botanu.force_flush();
+    let is_run = |s: &ReceivedSpan| {
+        s.name.starts_with("botanu.run/") && s.attr("botanu.event_id") == Some(event_id)
+    };
+    assert!(
+        env.receiver
+            .wait_for(Duration::from_secs(10), |spans| spans.iter().any(is_run)),
+        "no run for {event_id}"
+    );
+    env.receiver.spans().into_iter().find(is_run).unwrap()
+}
+
+fn completed_attr(run: &ReceivedSpan, key: &str) -> Option<String> {
+    run.events
+        .iter()
+        .find(|e| e.name == "botanu.run.completed")?
+        .attributes
+        .get(key)
+        .and_then(Val::as_str)
+        .map(str::to_owned)
+}
+
+#[derive(Debug)]
+struct QuotaExceeded;
+
+impl std::fmt::Display for QuotaExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("quota exceeded")
+    }
+}
+
+type RouteFn = fn(&http::request::Parts) -> Option<String>;
+type TowerLayer = BotanuLayer<extract::Header, extract::NoExtractor, extract::NoExtractor, RouteFn>;
+
+fn custom_route(_: &http::request::Parts) -> Option<String> {
+    Some("/custom/{route}".to_owned())
+}
+
+fn layer() -> TowerLayer {
+    BotanuLayer::workflow("Tower")
+        .event_id(extract::header("x-event"))
+        .route(custom_route as RouteFn)
+}
+
+fn req(event: &str) -> http::Request<Full<Bytes>> {
+    http::Request::builder()
+        .uri("/custom/1")
+        .header("x-event", event)
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn service_error_is_a_failure_and_propagates() {
+    let _ = env();
+    let svc = ServiceBuilder::new().layer(layer()).service(service_fn(
+        |_req: http::Request<Full<Bytes>>| async {
+            Err::<http::Response<Full<Bytes>>, _>(QuotaExceeded)
+        },
+    ));
+    let err = svc.oneshot(req("tower-err")).await.unwrap_err();
+    assert_eq!(err.to_string(), "quota exceeded");
+    let run = run_of("tower-err");
+    assert_eq!(completed_attr(&run, "status").as_deref(), Some("failure"));
+    assert_eq!(
+        completed_attr(&run, "error_class").as_deref(),
+        Some("QuotaExceeded")
+    );
+    assert_eq!(run.attr("error.type"), Some("QuotaExceeded"));
+    assert_eq!(run.attr("http.route"), Some("/custom/{route}"));
+}
+
+#[tokio::test]
+async fn empty_body_ends_the_run_without_being_polled() {
+    let _ = env();
+    let svc = ServiceBuilder::new().layer(layer()).service(service_fn(
+        |_req: http::Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
+        },
+    ));
+    let response = svc.oneshot(req("tower-empty")).await.unwrap();
+    assert!(response.headers().contains_key("x-botanu-run-id"));
+    drop(response);
+    let run = run_of("tower-empty");
+    assert_eq!(completed_attr(&run, "status").as_deref(), Some("success"));
+    assert_eq!(
+        run.attributes.get("http.response.status_code"),
+        Some(&Val::Int(200))
+    );
+}
+
+#[tokio::test]
+async fn body_error_is_a_failure() {
+    let _ = env();
+    let svc = ServiceBuilder::new().layer(layer()).service(service_fn(
+        |_req: http::Request<Full<Bytes>>| async {
+            let frames = futures_util::stream::iter(vec![
+                Ok(http_body::Frame::data(Bytes::from_static(b"partial"))),
+                Err(QuotaExceeded),
+            ]);
+            Ok::<_, Infallible>(http::Response::new(StreamBody::new(frames)))
+        },
+    ));
+    let response = svc.oneshot(req("tower-body-err")).await.unwrap();
+    assert!(response.into_body().collect().await.is_err());
+    let run = run_of("tower-body-err");
+    assert_eq!(completed_attr(&run, "status").as_deref(), Some("failure"));
+    assert_eq!(
+        completed_attr(&run, "error_class").as_deref(),
+        Some("QuotaExceeded")
+    );
+}
