@@ -178,10 +178,17 @@ mod tests {
             }),
         );
         let response = app
-            .oneshot(http::Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap())
+            .oneshot(
+                http::Request::builder()
+                    .uri(uri)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
-        let bytes = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
@@ -192,7 +199,12 @@ mod tests {
             r#"Some("/tickets/{id}")|Some("42")"#
         );
         assert_eq!(
-            seen("/orgs/{org}/tickets/{id}", "/orgs/acme%20inc/tickets/7?x=1", "org").await,
+            seen(
+                "/orgs/{org}/tickets/{id}",
+                "/orgs/acme%20inc/tickets/7?x=1",
+                "org"
+            )
+            .await,
             r#"Some("/orgs/{org}/tickets/{id}")|Some("acme inc")"#
         );
         assert_eq!(
@@ -207,7 +219,12 @@ mod tests {
 
     #[test]
     fn without_routing_there_is_nothing_to_extract() {
-        let parts = http::Request::builder().uri("/t/1").body(()).unwrap().into_parts().0;
+        let parts = http::Request::builder()
+            .uri("/t/1")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
         assert_eq!(path_param("id").extract(&parts), None);
         assert_eq!(MatchedRoute.extract(&parts), None);
     }

@@ -1,0 +1,299 @@
+//! A support desk on axum where every ticket is a botanu run.
+//!
+//! `cargo run -p botanu-examples --example support_desk` — with no configuration it starts the
+//! in-repo OTLP/HTTP receiver on 127.0.0.1, exports there, starts the app, sends itself a few
+//! tickets from different customers (one streamed answer, one failing ticket, one that asks
+//! the internal billing service through `PropagateLayer`), prints one row per run and exits.
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT`, `BOTANU_COLLECTOR_ENDPOINT` or `BOTANU_API_KEY` set it
+//! exports there instead.
+//!
+//! `cargo run -p botanu-examples --example support_desk -- --serve` only serves on
+//! `BOTANU_EXAMPLE_ADDR` (default `127.0.0.1:3000`) until Ctrl-C, then shuts down gracefully and
+//! flushes:
+//!
+//! ```text
+//! curl -X POST 'http://127.0.0.1:3000/tickets/T-1?stream=true' \
+//!      -H 'x-customer-id: acme' -H 'content-type: application/json' \
+//!      -d '{"question": "How do I get a refund?"}'
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use botanu_axum::{
+    emit_outcome, extract, path_param, set_correlation, BotanuLayer, Outcome, PropagateLayer, Run,
+};
+use botanu_core::{Botanu, BotanuConfig};
+use botanu_tests::http::{body, loopback_client, request, send};
+use botanu_tests::receiver::{ReceivedSpan, Receiver, Val};
+use opentelemetry::trace::{Span as _, Tracer};
+use opentelemetry::{global, KeyValue};
+use tower::ServiceBuilder;
+
+#[derive(Clone)]
+struct AppState {
+    billing: SocketAddr,
+}
+
+/// The simulated model call: a client span with token counts, as an LLM SDK would make.
+async fn ask_model(question: &str) -> String {
+    let tracer = global::tracer("support-desk");
+    let mut span = tracer
+        .span_builder("chat support-model-small")
+        .with_kind(opentelemetry::trace::SpanKind::Client)
+        .start(&tracer);
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    let input_tokens = 40 + question.split_whitespace().count() as i64 * 3;
+    span.set_attribute(KeyValue::new("gen_ai.provider.name", "demo"));
+    span.set_attribute(KeyValue::new("gen_ai.request.model", "support-model-small"));
+    span.set_attribute(KeyValue::new("gen_ai.usage.input_tokens", input_tokens));
+    span.set_attribute(KeyValue::new("gen_ai.usage.output_tokens", 64_i64));
+    span.end();
+    format!("Thanks for asking \"{question}\": here is what to do next.")
+}
+
+#[derive(serde::Deserialize)]
+struct Params {
+    stream: Option<bool>,
+}
+
+async fn handle_ticket(
+    Run(run): Run,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Json(ticket): Json<serde_json::Value>,
+) -> Response {
+    let question = ticket["question"].as_str().unwrap_or("").to_owned();
+    set_correlation([("zendesk_ticket_id", id.clone())]);
+    if question.contains("crash") {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the knowledge base is down",
+        )
+            .into_response();
+    }
+    if question.contains("invoice") {
+        // Ask the internal billing service: it continues this run (same trace, parent run).
+        let mut client = ServiceBuilder::new()
+            .layer(PropagateLayer::new())
+            .service(loopback_client());
+        let customer = run.customer_id().to_owned();
+        let uri = format!("http://{}/billing/{customer}", state.billing);
+        let _billing_answer = send(&mut client, body(request("GET", &uri), "")).await;
+    }
+    let answer = ask_model(&question).await;
+    emit_outcome(Outcome::success().value("tickets_resolved", 1.0));
+    if params.stream.unwrap_or(false) {
+        // Streamed answer: the run ends after the last chunk.
+        let words: Vec<String> = answer.split(' ').map(|w| format!("{w} ")).collect();
+        let chunks = futures_util::stream::unfold(words.into_iter(), |mut words| async move {
+            let word = words.next()?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Some((Ok::<_, std::io::Error>(word), words))
+        });
+        return Body::from_stream(chunks).into_response();
+    }
+    answer.into_response()
+}
+
+async fn billing(Path(customer): Path<String>) -> String {
+    global::tracer("billing").in_span("db.postgresql.select invoices", |_| {});
+    format!("{customer}: 2 open invoices")
+}
+
+fn support_app(billing: SocketAddr) -> Router {
+    Router::new()
+        .route("/tickets/{id}", post(handle_ticket))
+        .with_state(AppState { billing })
+        .layer(
+            BotanuLayer::workflow("Customer Support")
+                .event_id(path_param("id"))
+                .customer_id(extract::header("x-customer-id")),
+        )
+}
+
+fn billing_app() -> Router {
+    Router::new()
+        .route("/billing/{customer}", get(billing))
+        .layer(BotanuLayer::workflow("Billing Lookup"))
+}
+
+async fn listen(addr: &str, app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    let local = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+    });
+    local
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn install(receiver: Option<&Receiver>) -> Botanu {
+    let mut config = BotanuConfig::from_env()
+        .with_service_name("support-desk")
+        .with_schedule_delay(Duration::from_millis(100));
+    if let Some(r) = receiver {
+        config = config.with_endpoint(r.endpoint());
+    }
+    botanu_core::enable_with(config).unwrap_or_else(|e| panic!("botanu configuration: {e}"))
+}
+
+#[tokio::main]
+async fn main() {
+    let serve_only = std::env::args().any(|a| a == "--serve");
+    let configured = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "BOTANU_COLLECTOR_ENDPOINT",
+        "BOTANU_API_KEY",
+    ]
+    .iter()
+    .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
+    let receiver = (!configured && !serve_only)
+        .then(|| Receiver::start().expect("start the local OTLP receiver"));
+    let botanu = install(receiver.as_ref());
+
+    let billing = listen("127.0.0.1:0", billing_app()).await;
+    if serve_only {
+        let addr = std::env::var("BOTANU_EXAMPLE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        println!(
+            "support desk on http://{addr} (botanu mode: {}); Ctrl-C to stop",
+            botanu.mode().as_str()
+        );
+        let _ = axum::serve(listener, support_app(billing))
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        // In-flight runs have finished: flush them before exiting.
+        let _ = botanu.shutdown();
+        println!("flushed: {:?}", botanu.stats());
+        return;
+    }
+
+    let app = listen("127.0.0.1:0", support_app(billing)).await;
+    let tickets = [
+        ("T-1001", "acme", "How do I reset my password?", false),
+        (
+            "T-1002",
+            "globex",
+            "Can you explain my last invoice?",
+            false,
+        ),
+        ("T-1003", "initech", "Where is my order?", true),
+        ("T-1004", "umbrella", "The app says crash on login", false),
+        ("T-1005", "acme", "How do I get a refund?", false),
+    ];
+    let mut client = loopback_client();
+    for (id, customer, question, stream) in tickets {
+        let uri = format!(
+            "http://{app}/tickets/{id}{}",
+            if stream { "?stream=true" } else { "" }
+        );
+        let req = request("POST", &uri)
+            .header("x-customer-id", customer)
+            .header("content-type", "application/json");
+        let json = serde_json::json!({ "question": question }).to_string();
+        match send(&mut client, body(req, &json)).await {
+            Ok(reply) => println!(
+                "{id} {customer:<9} → {} {}",
+                reply.status,
+                reply.body.trim()
+            ),
+            Err(e) => println!("{id} {customer:<9} → error: {e}"),
+        }
+    }
+    let _ = botanu.force_flush();
+
+    match &receiver {
+        Some(r) => {
+            // 5 support runs + 1 billing run, each with its spans.
+            r.wait_for(Duration::from_secs(10), |spans| {
+                spans
+                    .iter()
+                    .filter(|s| s.name.starts_with("botanu.run/"))
+                    .count()
+                    >= 6
+            });
+            print_runs(&r.spans());
+            println!(
+                "\nreceived over OTLP/HTTP at {}: {} spans",
+                r.endpoint(),
+                r.spans().len()
+            );
+        }
+        None => println!(
+            "\nexported to the configured endpoint: {:?}",
+            botanu.stats()
+        ),
+    }
+    let _ = botanu.shutdown();
+}
+
+fn print_runs(spans: &[ReceivedSpan]) {
+    let mut per_run: BTreeMap<&str, Vec<&ReceivedSpan>> = BTreeMap::new();
+    for s in spans {
+        if let Some(id) = s.attr("botanu.run_id") {
+            per_run.entry(id).or_default().push(s);
+        }
+    }
+    println!(
+        "\n{:<37} {:<17} {:<9} {:<9} {:<8} {:>5} {:>8} {:>9}",
+        "run_id", "workflow", "event_id", "customer", "status", "spans", "ms", "tokens"
+    );
+    for (run_id, spans) in per_run {
+        let Some(run) = spans.iter().find(|s| s.name.starts_with("botanu.run/")) else {
+            continue;
+        };
+        let status = run
+            .events
+            .iter()
+            .find(|e| e.name == "botanu.run.completed")
+            .and_then(|e| e.attributes.get("status"))
+            .and_then(Val::as_str)
+            .unwrap_or("?");
+        let ms = match run.attributes.get("botanu.run.duration_ms") {
+            Some(Val::Double(d)) => format!("{d:.1}"),
+            _ => "-".into(),
+        };
+        let tokens = |key: &str| -> i64 {
+            spans
+                .iter()
+                .filter_map(|s| match s.attributes.get(key) {
+                    Some(Val::Int(n)) => Some(*n),
+                    _ => None,
+                })
+                .sum()
+        };
+        println!(
+            "{:<37} {:<17} {:<9} {:<9} {:<8} {:>5} {:>8} {:>9}",
+            run_id,
+            run.attr("botanu.workflow").unwrap_or("?"),
+            run.attr("botanu.event_id").unwrap_or("?"),
+            run.attr("botanu.customer_id").unwrap_or("-"),
+            status,
+            spans.len(),
+            ms,
+            format!(
+                "{}/{}",
+                tokens("gen_ai.usage.input_tokens"),
+                tokens("gen_ai.usage.output_tokens")
+            ),
+        );
+    }
+}
