@@ -17,8 +17,8 @@ use opentelemetry::trace::{SpanKind, TraceContextExt, TraceId, Tracer, TracerPro
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, InMemorySpanExporter, Sampler, SamplingDecision, SamplingResult,
-    SdkTracerProvider, ShouldSample, SimpleSpanProcessor, SpanData, SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, InMemorySpanExporter, Sampler, SamplingDecision,
+    SamplingResult, SdkTracerProvider, ShouldSample, SimpleSpanProcessor, SpanData, SpanProcessor,
 };
 
 const TRACES: usize = 10_000;
@@ -77,7 +77,17 @@ enum UserProcessor {
 fn user_processor(kind: UserProcessor, exporter: InMemorySpanExporter) -> Box<dyn SpanProcessor> {
     match kind {
         UserProcessor::Simple => Box::new(SimpleSpanProcessor::new(exporter)),
-        UserProcessor::Batch => Box::new(BatchSpanProcessor::builder(exporter).build()),
+        // A queue that holds the whole workload: the batch processor drops spans when its
+        // queue is full, which would make (a) and (b) differ by load, not by botanu.
+        UserProcessor::Batch => Box::new(
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(
+                    BatchConfigBuilder::default()
+                        .with_max_queue_size(4 * TRACES * 3)
+                        .build(),
+                )
+                .build(),
+        ),
     }
 }
 
