@@ -17,25 +17,13 @@ use std::time::Duration;
 
 use botanu_core::baggage::{decode_header, keys};
 use botanu_core::{BaggagePropagator, Botanu, BotanuConfig, RunContext, RunOutcome, RunStatus};
-use botanu_tests::receiver::Receiver;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, Tracer};
 use opentelemetry::{global, Context, KeyValue};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler};
 
 fn main() {
-    let configured = [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "BOTANU_COLLECTOR_ENDPOINT",
-        "BOTANU_API_KEY",
-    ]
-    .iter()
-    .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
-    let receiver = if configured {
-        None
-    } else {
-        Some(Receiver::start().expect("start the local OTLP receiver"))
-    };
+    let receiver = botanu_examples::local_receiver_unless_configured();
     let mut config = BotanuConfig::from_env()
         .with_service_name("support-desk")
         .with_environment("demo")

@@ -156,15 +156,11 @@ fn install(receiver: Option<&Receiver>) -> Botanu {
 #[tokio::main]
 async fn main() {
     let serve_only = std::env::args().any(|a| a == "--serve");
-    let configured = [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "BOTANU_COLLECTOR_ENDPOINT",
-        "BOTANU_API_KEY",
-    ]
-    .iter()
-    .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
-    let receiver = (!configured && !serve_only)
-        .then(|| Receiver::start().expect("start the local OTLP receiver"));
+    let receiver = if serve_only {
+        None
+    } else {
+        botanu_examples::local_receiver_unless_configured()
+    };
     let botanu = install(receiver.as_ref());
 
     let billing = listen("127.0.0.1:0", billing_app()).await;

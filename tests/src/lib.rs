@@ -5,11 +5,13 @@
 //! * [`attr`] / [`attr_str`]: attribute lookup on exported spans.
 //! * [`CollectAll`]: a processor that keeps every ended span, sampled or not.
 //! * [`receiver::Receiver`]: a real OTLP/HTTP receiver on loopback.
+//! * [`env::TestEnv`]: one botanu per test binary exporting to one receiver.
 //! * [`http`]: serve an app on 127.0.0.1 and call it with a client that resolves every name
 //!   to 127.0.0.1.
 
 #![forbid(unsafe_code)]
 
+pub mod env;
 pub mod http;
 pub mod receiver;
 
@@ -185,6 +187,24 @@ impl std::io::Write for LogCapture {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A processor that does nothing: the baseline for measuring another processor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopProcessor;
+
+impl opentelemetry_sdk::trace::SpanProcessor for NoopProcessor {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(
+        &self,
+        _timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
         Ok(())
     }
 }

@@ -4,7 +4,6 @@
 //! call), streaming, failure / panic / disconnect statuses, two services continuing one run
 //! chain, the host policy, spoofing, and hostile headers.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -15,87 +14,35 @@ use botanu_axum::{
     emit_outcome, extract, path_param, set_business_context, set_correlation, BotanuLayer,
     BusinessContext, Outcome, PropagateLayer, Run,
 };
-use botanu_core::{Botanu, BotanuConfig};
+use botanu_tests::env::{completed_attr, TestEnv};
 use botanu_tests::http::{body, loopback_client, request, send, serve};
-use botanu_tests::receiver::{ReceivedSpan, Receiver, Val};
+use botanu_tests::receiver::{ReceivedSpan, Val};
 use opentelemetry::global;
 use opentelemetry::trace::{Tracer, TracerProvider};
 use tower::ServiceBuilder;
 use tracing_subscriber::layer::SubscriberExt;
 
-struct Env {
-    receiver: Receiver,
-    botanu: Botanu,
-}
-
-fn env() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let receiver = Receiver::start().unwrap();
-        let botanu = botanu_core::enable_with(
-            BotanuConfig::default()
-                .with_endpoint(receiver.endpoint())
-                .with_schedule_delay(Duration::from_millis(20)),
-        )
-        .unwrap();
+fn env() -> &'static TestEnv {
+    TestEnv::get_or_init(|botanu| {
         let tracer = botanu.tracer_provider().unwrap().tracer("tracing");
         let subscriber =
             tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
         tracing::subscriber::set_global_default(subscriber).unwrap();
-        Env { receiver, botanu }
     })
 }
 
 /// Waits until the run span of the run with `event_id` (and `n` spans of that run) arrived.
 fn run_spans(event_id: &str, n: usize) -> (ReceivedSpan, Vec<ReceivedSpan>) {
-    named_run_spans("botanu.run/", event_id, n)
+    env().run("botanu.run/", event_id, n)
 }
 
 /// [`run_spans`] for the run whose span name starts with `name`.
 fn named_run_spans(name: &str, event_id: &str, n: usize) -> (ReceivedSpan, Vec<ReceivedSpan>) {
-    let env = env();
-    let _ = env.botanu.force_flush();
-    let is_run =
-        |s: &ReceivedSpan| s.name.starts_with(name) && s.attr("botanu.event_id") == Some(event_id);
-    let found = env.receiver.wait_for(Duration::from_secs(10), |spans| {
-        spans.iter().find(|s| is_run(s)).is_some_and(|run| {
-            let id = run.attr("botanu.run_id");
-            spans
-                .iter()
-                .filter(|s| s.attr("botanu.run_id") == id)
-                .count()
-                >= n
-        })
-    });
-    let spans = env.receiver.spans();
-    let run = spans
-        .iter()
-        .find(|s| is_run(s))
-        .cloned()
-        .unwrap_or_else(|| panic!("no run span for event {event_id} (found: {found})"));
-    let id = run.attr("botanu.run_id").map(str::to_owned);
-    let all = spans
-        .into_iter()
-        .filter(|s| s.attr("botanu.run_id").map(str::to_owned) == id)
-        .collect();
-    (run, all)
-}
-
-fn completed(run: &ReceivedSpan) -> &botanu_tests::receiver::ReceivedEvent {
-    let events: Vec<_> = run
-        .events
-        .iter()
-        .filter(|e| e.name == "botanu.run.completed")
-        .collect();
-    assert_eq!(events.len(), 1, "exactly one completed event");
-    events[0]
+    env().run(name, event_id, n)
 }
 
 fn status_of(run: &ReceivedSpan) -> String {
-    completed(run).attributes["status"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    completed_attr(run, "status").unwrap()
 }
 
 #[tracing_attributes::instrument]
@@ -187,10 +134,7 @@ async fn one_run_per_request_with_extracted_ids_and_enriched_spans() {
         .iter()
         .any(|e| e.name == "botanu.outcome_emitted"));
     assert_eq!(
-        completed(&run)
-            .attributes
-            .get("value_type")
-            .and_then(Val::as_str),
+        completed_attr(&run, "value_type").as_deref(),
         Some("tickets_resolved")
     );
     assert!(run.attributes.contains_key("botanu.run.duration_ms"));
@@ -375,7 +319,7 @@ async fn failure_panic_and_disconnect_statuses_and_the_server_keeps_serving() {
     let (run, _) = run_spans("status-panic", 1);
     assert_eq!(status_of(&run), "failure");
     assert_eq!(
-        completed(&run).attributes["error_class"].as_str(),
+        completed_attr(&run, "error_class").as_deref(),
         Some("panic")
     );
     assert!(

@@ -2,28 +2,11 @@
 //! counting global allocator).
 
 use botanu_core::{RunContext, RunContextEnricher};
+use botanu_tests::NoopProcessor;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{Span as _, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
-
-/// A processor that does nothing: the baseline with the same number of processors.
-#[derive(Debug)]
-struct Noop;
-
-impl SpanProcessor for Noop {
-    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
-    fn on_end(&self, _span: SpanData) {}
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(
-        &self,
-        _t: std::time::Duration,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-}
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
 fn allocations(provider: &SdkTracerProvider, cx: &Context) -> u64 {
     let tracer = provider.tracer("t");
@@ -43,7 +26,7 @@ fn no_allocation_without_botanu_baggage() {
         .with_span_processor(RunContextEnricher::new())
         .build();
     let baseline = SdkTracerProvider::builder()
-        .with_span_processor(Noop)
+        .with_span_processor(NoopProcessor)
         .build();
     let empty = Context::new();
     let foreign = Context::new().with_baggage([

@@ -2,57 +2,16 @@
 //! bodies, a custom route extractor, with spans checked at the OTLP receiver.
 
 use std::convert::Infallible;
-use std::sync::OnceLock;
-use std::time::Duration;
 
-use botanu_core::{Botanu, BotanuConfig};
-use botanu_tests::receiver::{ReceivedSpan, Receiver, Val};
+use botanu_tests::env::{completed_attr, TestEnv};
+use botanu_tests::receiver::{ReceivedSpan, Val};
 use botanu_tower::{extract, BotanuLayer};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
-struct Env {
-    receiver: Receiver,
-    botanu: Botanu,
-}
-
-fn env() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let receiver = Receiver::start().unwrap();
-        let botanu = botanu_core::enable_with(
-            BotanuConfig::default()
-                .with_endpoint(receiver.endpoint())
-                .with_schedule_delay(Duration::from_millis(20)),
-        )
-        .unwrap();
-        Env { receiver, botanu }
-    })
-}
-
 fn run_of(event_id: &str) -> ReceivedSpan {
-    let env = env();
-    let _ = env.botanu.force_flush();
-    let is_run = |s: &ReceivedSpan| {
-        s.name.starts_with("botanu.run/") && s.attr("botanu.event_id") == Some(event_id)
-    };
-    assert!(
-        env.receiver
-            .wait_for(Duration::from_secs(10), |spans| spans.iter().any(is_run)),
-        "no run for {event_id}"
-    );
-    env.receiver.spans().into_iter().find(is_run).unwrap()
-}
-
-fn completed_attr(run: &ReceivedSpan, key: &str) -> Option<String> {
-    run.events
-        .iter()
-        .find(|e| e.name == "botanu.run.completed")?
-        .attributes
-        .get(key)
-        .and_then(Val::as_str)
-        .map(str::to_owned)
+    TestEnv::get().run("botanu.run/", event_id, 1).0
 }
 
 #[derive(Debug)]
@@ -87,7 +46,7 @@ fn req(event: &str) -> http::Request<Full<Bytes>> {
 
 #[tokio::test]
 async fn service_error_is_a_failure_and_propagates() {
-    let _ = env();
+    let _ = TestEnv::get();
     let svc = ServiceBuilder::new().layer(layer()).service(service_fn(
         |_req: http::Request<Full<Bytes>>| async {
             Err::<http::Response<Full<Bytes>>, _>(QuotaExceeded)
@@ -107,7 +66,7 @@ async fn service_error_is_a_failure_and_propagates() {
 
 #[tokio::test]
 async fn empty_body_ends_the_run_without_being_polled() {
-    let _ = env();
+    let _ = TestEnv::get();
     let svc = ServiceBuilder::new().layer(layer()).service(service_fn(
         |_req: http::Request<Full<Bytes>>| async {
             Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
@@ -126,7 +85,7 @@ async fn empty_body_ends_the_run_without_being_polled() {
 
 #[tokio::test]
 async fn body_error_is_a_failure() {
-    let _ = env();
+    let _ = TestEnv::get();
     let svc = ServiceBuilder::new().layer(layer()).service(service_fn(
         |_req: http::Request<Full<Bytes>>| async {
             let frames = futures_util::stream::iter(vec![
