@@ -56,6 +56,8 @@ async fn ticket(Run(run): Run) -> impl IntoResponse {
     retrieve_documents("refund policy").await;
     let spawned = botanu_core::spawn(async {
         global::tracer("app").in_span("background summary", |_| {});
+        // Helpers work from a task started with the spawn helper too.
+        set_correlation([("jira_issue", "SUP-1")]);
     });
     spawned.await.unwrap();
     emit_outcome(Outcome::success().value("tickets_resolved", 1.0));
@@ -129,6 +131,7 @@ async fn one_run_per_request_with_extracted_ids_and_enriched_spans() {
         run.attr("botanu.correlation.zendesk_ticket_id"),
         Some("4711")
     );
+    assert_eq!(run.attr("botanu.correlation.jira_issue"), Some("SUP-1"));
     assert!(run
         .events
         .iter()
