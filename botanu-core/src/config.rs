@@ -40,8 +40,8 @@ const TRACES_PATH: &str = "/v1/traces";
 /// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | `none` |
 /// | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` | PEM file of extra trusted CA certificates (feature `tls`) | system roots |
 ///
-/// `https://` endpoints need the `tls` feature (rustls with the `ring` provider; no OpenSSL,
-/// no aws-lc). Without it, `install()` returns an error naming the endpoint variable.
+/// `https://` endpoints need the opt-in `tls` feature (reqwest's rustls stack; no OpenSSL).
+/// Without it, `install()` returns an error naming the endpoint variable.
 #[derive(Clone, PartialEq)]
 pub struct BotanuConfig {
     pub(crate) disabled: bool,

@@ -286,49 +286,37 @@ pub(crate) fn export_processor(
     })
 }
 
-/// HTTPS export with rustls on the `ring` provider, configured per client: botanu installs no
-/// process-wide crypto provider, so the app's own TLS setup is untouched.
+/// HTTPS export through reqwest's rustls stack. Extra CA certificates come from
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`. botanu installs no process-wide crypto provider, and
+/// enabling this feature cannot make the app's own reqwest clients fail to build (reqwest
+/// brings its default provider; a `rustls-no-provider` setup would panic them).
 #[cfg(feature = "tls")]
 mod tls {
-    use std::sync::Arc;
-
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-
     use crate::config::BotanuConfig;
     use crate::Error;
 
     const CERT_VAR: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
 
     pub(super) fn client(config: &BotanuConfig) -> Result<reqwest::blocking::Client, Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let extra_roots: Vec<CertificateDer<'static>> = match &config.certificate {
+        let extra_roots = match &config.certificate {
             None => Vec::new(),
-            Some(path) => CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| Error::config(CERT_VAR, format!("{}: {e}", path.display())))?,
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| Error::config(CERT_VAR, format!("{}: {e}", path.display())))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| Error::config(CERT_VAR, format!("{}: {e}", path.display())))?;
+                if certs.is_empty() {
+                    return Err(Error::config(CERT_VAR, "no certificate in the PEM file"));
+                }
+                certs
+            }
         };
-        if config.certificate.is_some() && extra_roots.is_empty() {
-            return Err(Error::config(CERT_VAR, "no certificate in the PEM file"));
-        }
-        let verifier = if extra_roots.is_empty() {
-            rustls_platform_verifier::Verifier::new(provider.clone())
-        } else {
-            rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
-        }
-        .map_err(|e| Error::config(CERT_VAR, format!("TLS roots: {e}")))?;
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Exporter(format!("TLS: {e}")))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
         let timeout = config.export_timeout;
         // The blocking client owns a runtime: build it off any async runtime the app runs.
         std::thread::spawn(move || {
             reqwest::blocking::Client::builder()
                 .timeout(timeout)
-                .tls_backend_preconfigured(tls)
+                .tls_certs_merge(extra_roots)
                 .build()
         })
         .join()

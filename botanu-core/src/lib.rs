@@ -9,6 +9,8 @@ mod error;
 mod export;
 mod install;
 pub mod lifecycle;
+#[cfg(feature = "reqwest")]
+mod outbound_reqwest;
 mod outcome;
 pub mod propagation;
 pub mod run;
@@ -23,6 +25,8 @@ pub use export::ExportStats;
 pub use install::{
     enable, enable_with, is_active, tracer, Botanu, BotanuBuilder, Mode, SCOPE_NAME,
 };
+#[cfg(feature = "reqwest")]
+pub use outbound_reqwest::BotanuPropagation;
 pub use outcome::{emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome};
 pub use run::{
     default_environment, new_run_id, set_default_environment, RunContext, RunContextBuilder,

@@ -47,5 +47,8 @@ fn exports_over_https_with_a_trusted_certificate() {
         rustls::crypto::CryptoProvider::get_default().is_none(),
         "botanu must not install a process-wide crypto provider"
     );
+    // The `tls` feature must not break the app's own reqwest clients (feature unification).
+    assert!(reqwest::Client::builder().build().is_ok());
+    assert!(reqwest::blocking::Client::builder().build().is_ok());
     botanu.shutdown().unwrap();
 }
