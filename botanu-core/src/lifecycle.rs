@@ -352,6 +352,91 @@ impl Drop for ActiveRun {
     }
 }
 
+/// The run-span attributes of an HTTP request (`http.request.method`, `url.path`, and
+/// `http.route` when the adapter knows the route template).
+pub fn http_request_attributes(method: &str, path: &str, route: Option<String>) -> Vec<KeyValue> {
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", method.to_owned()),
+        KeyValue::new("url.path", path.to_owned()),
+    ];
+    if let Some(route) = route {
+        attributes.push(KeyValue::new("http.route", route));
+    }
+    attributes
+}
+
+/// The tail of an HTTP run once the response head is known: it ends the run exactly once when
+/// the response body ends — success, or failure for a 5xx (`error.type` = the status code) or a
+/// body error — and as canceled when dropped before that (the client went away).
+/// `http.response.status_code` is recorded in every case.
+#[derive(Debug)]
+pub struct ResponseRun {
+    active: Option<ActiveRun>,
+    status: u16,
+    attributes: Vec<KeyValue>,
+}
+
+impl ResponseRun {
+    /// The tail of `active`, whose response has status `status`.
+    pub fn new(active: ActiveRun, status: u16) -> Self {
+        ResponseRun {
+            active: Some(active),
+            status,
+            attributes: Vec::new(),
+        }
+    }
+
+    /// The run's context while the run is open (poll the body under it).
+    pub fn context(&self) -> Option<&Context> {
+        self.active.as_ref().map(ActiveRun::context)
+    }
+
+    /// An attribute written when the run ends (e.g. a route only known after routing).
+    pub fn add_attribute(&mut self, kv: KeyValue) {
+        self.attributes.push(kv);
+    }
+
+    /// The body ended: success, or failure for a 5xx status.
+    pub fn end(&mut self) {
+        let end = if self.status >= 500 {
+            RunEnd::failure(self.status.to_string()).message(format!("HTTP {}", self.status))
+        } else {
+            RunEnd::new(RunStatus::Success)
+        };
+        self.finish(end);
+    }
+
+    /// The body failed with an error of class `class`.
+    pub fn end_with_body_error(&mut self, class: String) {
+        self.finish(RunEnd::failure(class).message("response body failed"));
+    }
+
+    fn finish(&mut self, mut end: RunEnd) {
+        if let Some(active) = self.active.take() {
+            end.attributes.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(self.status),
+            ));
+            end.attributes.append(&mut self.attributes);
+            active.finish(end);
+        }
+    }
+}
+
+impl Drop for ResponseRun {
+    fn drop(&mut self) {
+        self.finish(
+            RunEnd::new(RunStatus::Canceled)
+                .message("response body dropped before its end (client went away)"),
+        );
+    }
+}
+
+/// Ends `active` for a panic in the handler (error class `panic`, the panic's message).
+pub fn finish_panicked(active: ActiveRun, payload: &(dyn std::any::Any + Send)) {
+    active.finish(RunEnd::failure("panic").message(panic_message(payload)));
+}
+
 /// The inbound context of a request: trace context through the global propagator (so the
 /// app's formats, e.g. B3, keep working) and baggage through botanu's Python-compatible
 /// [`BaggagePropagator`]. Malformed or oversized headers are ignored, never an error.

@@ -3,11 +3,9 @@
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{error_class_of, ActiveRun, RunEnd};
-use botanu_core::RunStatus;
+use botanu_core::lifecycle::{error_class_of, ActiveRun, ResponseRun};
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
-use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
 
 pin_project! {
@@ -17,57 +15,16 @@ pin_project! {
     pub struct BotanuBody<B> {
         #[pin]
         inner: B,
-        run: Option<BodyRun>,
-    }
-}
-
-struct BodyRun {
-    active: Option<ActiveRun>,
-    cx: Context,
-    status: StatusCode,
-}
-
-impl BodyRun {
-    fn end(&mut self, outcome: Result<(), String>) {
-        let Some(active) = self.active.take() else {
-            return;
-        };
-        let code = KeyValue::new("http.response.status_code", i64::from(self.status.as_u16()));
-        let end = match outcome {
-            Err(class) => RunEnd::failure(class).message("response body failed"),
-            Ok(()) if self.status.is_server_error() => {
-                RunEnd::failure(self.status.as_str().to_owned())
-                    .message(format!("HTTP {}", self.status))
-            }
-            Ok(()) => RunEnd::new(RunStatus::Success),
-        };
-        active.finish(end.attribute(code));
-    }
-}
-
-impl Drop for BodyRun {
-    fn drop(&mut self) {
-        if let Some(active) = self.active.take() {
-            let code = KeyValue::new("http.response.status_code", i64::from(self.status.as_u16()));
-            active.finish(
-                RunEnd::new(RunStatus::Canceled)
-                    .message("response body dropped before its end (client went away)")
-                    .attribute(code),
-            );
-        }
+        run: Option<ResponseRun>,
     }
 }
 
 impl<B: Body> BotanuBody<B> {
-    pub(crate) fn new(inner: B, active: ActiveRun, cx: Context, status: StatusCode) -> Self {
-        let mut run = BodyRun {
-            active: Some(active),
-            cx,
-            status,
-        };
+    pub(crate) fn new(inner: B, active: ActiveRun, status: StatusCode) -> Self {
+        let mut run = ResponseRun::new(active, status.as_u16());
         // A body that is already complete may never be polled.
         if inner.is_end_stream() {
-            run.end(Ok(()));
+            run.end();
         }
         BotanuBody {
             inner,
@@ -95,18 +52,20 @@ impl<B: Body> Body for BotanuBody<B> {
         task: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let Some(run) = this.run.as_mut() else {
+        let Some(cx) = this.run.as_ref().and_then(ResponseRun::context).cloned() else {
             return this.inner.poll_frame(task);
         };
         let polled = {
-            let _inside = run.cx.clone().attach();
+            let _inside = cx.attach();
             this.inner.as_mut().poll_frame(task)
         };
-        match &polled {
-            Poll::Ready(None) => run.end(Ok(())),
-            Poll::Ready(Some(Err(_))) => run.end(Err(error_class_of::<B::Error>())),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => run.end(Ok(())),
-            _ => {}
+        if let Some(run) = this.run.as_mut() {
+            match &polled {
+                Poll::Ready(None) => run.end(),
+                Poll::Ready(Some(Err(_))) => run.end_with_body_error(error_class_of::<B::Error>()),
+                Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => run.end(),
+                _ => {}
+            }
         }
         polled
     }

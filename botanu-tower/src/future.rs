@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{error_class_of, panic_message, ActiveRun, RunEnd};
+use botanu_core::lifecycle::{error_class_of, finish_panicked, ActiveRun, RunEnd};
 use http::{HeaderValue, Response};
 use opentelemetry::Context;
 use pin_project_lite::pin_project;
@@ -76,9 +76,7 @@ where
         match polled {
             Err(payload) => {
                 if let Some(running) = this.run.take() {
-                    running
-                        .active
-                        .finish(RunEnd::failure("panic").message(panic_message(&*payload)));
+                    finish_panicked(running.active, &*payload);
                 }
                 resume_unwind(payload)
             }
@@ -102,7 +100,7 @@ where
                 }
                 let status = response.status();
                 Poll::Ready(Ok(
-                    response.map(|b| BotanuBody::new(b, running.active, running.cx, status))
+                    response.map(|b| BotanuBody::new(b, running.active, status))
                 ))
             }
         }

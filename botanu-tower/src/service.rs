@@ -2,9 +2,8 @@
 
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{extract_inbound, RunSpec};
+use botanu_core::lifecycle::{extract_inbound, http_request_attributes, RunSpec};
 use http::{Request, Response};
-use opentelemetry::KeyValue;
 use opentelemetry_http::HeaderExtractor;
 use tower_service::Service;
 
@@ -44,13 +43,11 @@ where
         let (mut parts, body) = req.into_parts();
         let inbound = extract_inbound(&HeaderExtractor(&parts.headers));
         let l = &self.layer;
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", parts.method.as_str().to_owned()),
-            KeyValue::new("url.path", parts.uri.path().to_owned()),
-        ];
-        if let Some(route) = l.route.extract(&parts) {
-            attributes.push(KeyValue::new("http.route", route));
-        }
+        let attributes = http_request_attributes(
+            parts.method.as_str(),
+            parts.uri.path(),
+            l.route.extract(&parts),
+        );
         let request_id = parts
             .headers
             .get("x-request-id")
