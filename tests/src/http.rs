@@ -98,3 +98,66 @@ pub fn body(builder: http::request::Builder, text: &str) -> http::Request<Full<B
         .body(Full::new(Bytes::from(text.to_owned())))
         .expect("valid request")
 }
+
+/// An actix-web server on 127.0.0.1 (a free port, one worker) on its own thread; stopped
+/// and joined when dropped.
+pub struct ActixServer {
+    addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ActixServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActixServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl ActixServer {
+    /// Binds 127.0.0.1 (a free port) and runs the server `start` makes from the listener,
+    /// e.g. `|l| Ok(HttpServer::new(app).workers(1).disable_signals().listen(l)?.run())`.
+    pub fn start<F>(start: F) -> ActixServer
+    where
+        F: FnOnce(std::net::TcpListener) -> std::io::Result<actix_web::dev::Server>
+            + Send
+            + 'static,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = start(listener).expect("start the actix server");
+                let _ = tx.send(server.handle());
+                let _ = server.await;
+            })
+        });
+        let handle = rx.recv().expect("actix server started");
+        ActixServer {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for ActixServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // Stop from a helper thread with its own runtime: drop may run inside a runtime.
+        let _ = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(handle.stop(false));
+        })
+        .join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

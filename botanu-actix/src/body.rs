@@ -1,0 +1,72 @@
+//! [`BotanuBody`]: keeps the run open until the response body ends.
+
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::web::Bytes;
+use botanu_core::lifecycle::{error_class_of, ResponseRun};
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// The response body of a run: polled under the run's context, ending the run exactly
+    /// once — at the end of the stream, on a body error, or as canceled when dropped early.
+    pub struct BotanuBody<B> {
+        #[pin]
+        inner: B,
+        run: Option<ResponseRun>,
+    }
+}
+
+impl<B: MessageBody> BotanuBody<B> {
+    pub(crate) fn new(inner: B, mut run: ResponseRun) -> Self {
+        // An empty body may never be polled.
+        if matches!(inner.size(), BodySize::None | BodySize::Sized(0)) {
+            run.end();
+        }
+        BotanuBody {
+            inner,
+            run: Some(run),
+        }
+    }
+
+    pub(crate) fn passthrough(inner: B) -> Self {
+        BotanuBody { inner, run: None }
+    }
+}
+
+impl<B> std::fmt::Debug for BotanuBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotanuBody").finish_non_exhaustive()
+    }
+}
+
+impl<B: MessageBody> MessageBody for BotanuBody<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.inner.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let mut this = self.project();
+        let Some(cx) = this.run.as_ref().and_then(ResponseRun::context).cloned() else {
+            return this.inner.poll_next(task);
+        };
+        let polled = {
+            let _inside = cx.attach();
+            this.inner.as_mut().poll_next(task)
+        };
+        if let Some(run) = this.run.as_mut() {
+            match &polled {
+                Poll::Ready(None) => run.end(),
+                Poll::Ready(Some(Err(_))) => run.end_with_body_error(error_class_of::<B::Error>()),
+                _ => {}
+            }
+        }
+        polled
+    }
+}

@@ -1,0 +1,304 @@
+//! [`Botanu`] (the `Transform` users hold), [`BotanuMiddleware`] and [`ResponseFuture`].
+
+use std::future::{ready, Future, Ready};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::{Error, HttpMessage};
+use botanu_core::lifecycle::{
+    extract_inbound, finish_panicked, http_request_attributes, ActiveRun, ResponseRun, RunEnd,
+    RunSpec,
+};
+use opentelemetry::propagation::Extractor;
+use opentelemetry::{Context, KeyValue};
+use pin_project_lite::pin_project;
+
+use crate::body::BotanuBody;
+use crate::extract::{Extract, NoExtractor};
+
+/// Response header naming the run.
+pub const RUN_ID_HEADER: &str = "x-botanu-run-id";
+
+/// actix-web middleware that makes every request a run of one workflow: the same builder,
+/// rules and lifecycle as `botanu_tower::BotanuLayer` (see its docs for the id fallbacks,
+/// statuses and the trust rule).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Botanu<E = NoExtractor, C = NoExtractor, T = NoExtractor> {
+    config: Rc<Config>,
+    event_id: E,
+    customer_id: C,
+    tenant_id: T,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    workflow: Rc<str>,
+    trust_inbound: bool,
+    run_id_header: bool,
+}
+
+impl Botanu {
+    /// Middleware for runs of `workflow`. Installs botanu from the environment unless it is
+    /// already installed.
+    pub fn workflow(workflow: impl Into<String>) -> Self {
+        if botanu_core::Botanu::get().is_none() {
+            if let Err(e) = botanu_core::enable() {
+                tracing::error!(target: "botanu", error = %e, "botanu could not be installed; requests are served without botanu runs");
+            }
+        }
+        Botanu {
+            config: Rc::new(Config {
+                workflow: workflow.into().into(),
+                trust_inbound: true,
+                run_id_header: true,
+            }),
+            event_id: NoExtractor,
+            customer_id: NoExtractor,
+            tenant_id: NoExtractor,
+        }
+    }
+}
+
+impl<E, C, T> Botanu<E, C, T> {
+    fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Rc::make_mut(&mut self.config));
+        self
+    }
+
+    /// How to find the business event id.
+    pub fn event_id<X: Extract>(self, extractor: X) -> Botanu<X, C, T> {
+        Botanu {
+            config: self.config,
+            event_id: extractor,
+            customer_id: self.customer_id,
+            tenant_id: self.tenant_id,
+        }
+    }
+
+    /// How to find the customer.
+    pub fn customer_id<X: Extract>(self, extractor: X) -> Botanu<E, X, T> {
+        Botanu {
+            config: self.config,
+            event_id: self.event_id,
+            customer_id: extractor,
+            tenant_id: self.tenant_id,
+        }
+    }
+
+    /// How to find the tenant.
+    pub fn tenant_id<X: Extract>(self, extractor: X) -> Botanu<E, C, X> {
+        Botanu {
+            config: self.config,
+            event_id: self.event_id,
+            customer_id: self.customer_id,
+            tenant_id: extractor,
+        }
+    }
+
+    /// Whether inbound `botanu.*` baggage may fill missing ids and name the parent run
+    /// (default true). Extracted ids always win.
+    pub fn trust_inbound(self, trust: bool) -> Self {
+        self.edit(|c| c.trust_inbound = trust)
+    }
+
+    /// Whether responses carry `x-botanu-run-id` (default true).
+    pub fn run_id_header(self, enabled: bool) -> Self {
+        self.edit(|c| c.run_id_header = enabled)
+    }
+}
+
+impl<S, B, E, C, T> Transform<S, ServiceRequest> for Botanu<E, C, T>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+    E: Extract,
+    C: Extract,
+    T: Extract,
+{
+    type Response = ServiceResponse<BotanuBody<B>>;
+    type Error = Error;
+    type Transform = BotanuMiddleware<S, E, C, T>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(BotanuMiddleware {
+            service,
+            botanu: self.clone(),
+        }))
+    }
+}
+
+/// The service of [`Botanu`].
+#[derive(Debug)]
+pub struct BotanuMiddleware<S, E, C, T> {
+    service: S,
+    botanu: Botanu<E, C, T>,
+}
+
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+impl<S, B, E, C, T> Service<ServiceRequest> for BotanuMiddleware<S, E, C, T>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+    E: Extract,
+    C: Extract,
+    T: Extract,
+{
+    type Response = ServiceResponse<BotanuBody<B>>;
+    type Error = Error;
+    type Future = ResponseFuture<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        if !botanu_core::is_active() {
+            return ResponseFuture::passthrough(self.service.call(req));
+        }
+        let b = &self.botanu;
+        let http = req.request();
+        let inbound = extract_inbound(&Headers(req.headers()));
+        let request_id = Headers(req.headers())
+            .get("x-request-id")
+            .map(str::to_owned);
+        let route = req.match_pattern();
+        let route_known = route.is_some();
+        let active = RunSpec::new(&*b.config.workflow)
+            .event_id(b.event_id.extract(http))
+            .customer_id(b.customer_id.extract(http))
+            .tenant_id(b.tenant_id.extract(http))
+            .fallback_event_id(request_id)
+            .trust_inbound(b.config.trust_inbound)
+            .attributes(http_request_attributes(
+                req.method().as_str(),
+                req.path(),
+                route,
+            ))
+            .start(&inbound);
+        req.extensions_mut().insert(active.run().clone());
+        let cx = active.context().clone();
+        let future = {
+            let _inside = cx.clone().attach();
+            self.service.call(req)
+        };
+        ResponseFuture {
+            inner: future,
+            run: Some(Running {
+                active,
+                cx,
+                run_id_header: b.config.run_id_header,
+                route_known,
+            }),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`BotanuMiddleware`]: polls the inner service under the run's context.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        run: Option<Running>,
+    }
+}
+
+struct Running {
+    active: ActiveRun,
+    cx: Context,
+    run_id_header: bool,
+    route_known: bool,
+}
+
+impl<F> ResponseFuture<F> {
+    fn passthrough(inner: F) -> Self {
+        ResponseFuture { inner, run: None }
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("in_run", &self.run.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, B> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    B: MessageBody,
+{
+    type Output = Result<ServiceResponse<BotanuBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(running) = this.run.as_ref() else {
+            return this
+                .inner
+                .poll(task)
+                .map(|r| r.map(|res| res.map_body(|_, b| BotanuBody::passthrough(b))));
+        };
+        let guard = running.cx.clone().attach();
+        let polled = catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(task)));
+        drop(guard);
+        match polled {
+            Err(payload) => {
+                if let Some(running) = this.run.take() {
+                    finish_panicked(running.active, &*payload);
+                }
+                resume_unwind(payload)
+            }
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Err(e))) => {
+                if let Some(running) = this.run.take() {
+                    let status = e.as_response_error().status_code();
+                    running.active.finish(
+                        RunEnd::failure(status.as_str().to_owned())
+                            .message(e.to_string())
+                            .attribute(KeyValue::new(
+                                "http.response.status_code",
+                                i64::from(status.as_u16()),
+                            )),
+                    );
+                }
+                Poll::Ready(Err(e))
+            }
+            Ok(Poll::Ready(Ok(mut response))) => {
+                let Some(running) = this.run.take() else {
+                    return Poll::Ready(Ok(response.map_body(|_, b| BotanuBody::passthrough(b))));
+                };
+                if running.run_id_header {
+                    if let Ok(v) = HeaderValue::from_str(running.active.run().run_id()) {
+                        response
+                            .headers_mut()
+                            .insert(HeaderName::from_static(RUN_ID_HEADER), v);
+                    }
+                }
+                let route = (!running.route_known)
+                    .then(|| response.request().match_pattern())
+                    .flatten();
+                let mut run = ResponseRun::new(running.active, response.status().as_u16());
+                if let Some(route) = route {
+                    run.add_attribute(KeyValue::new("http.route", route));
+                }
+                Poll::Ready(Ok(response.map_body(|_, b| BotanuBody::new(b, run))))
+            }
+        }
+    }
+}

@@ -1,0 +1,631 @@
+//! One conformance suite, run against both adapters (botanu-axum and botanu-actix) serving the
+//! same routes: the same cases must give the same exported runs — attribute names and values,
+//! statuses, events, enriched child spans — for ids, fallbacks, streaming, failure, panic,
+//! disconnect, spoofing and malformed headers. Then an actix service and an axum service call
+//! each other and continue one run chain.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use botanu_tests::env::{completed_attr, TestEnv};
+use botanu_tests::http::{body, loopback_client, request, send, serve, ActixServer};
+use botanu_tests::receiver::{ReceivedSpan, Val};
+use opentelemetry::global;
+use opentelemetry::trace::Tracer;
+use tokio::io::AsyncWriteExt;
+
+const WORKFLOW: &str = "Conformance";
+
+// ---- the two apps -------------------------------------------------------------------------
+
+fn work_span() {
+    global::tracer("app").in_span("work", |_| {});
+}
+
+fn chunk_span(i: u32) {
+    global::tracer("app").in_span(format!("chunk {i}"), |_| {});
+}
+
+mod axum_app {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::{get, post};
+    use axum::Router;
+    use botanu_axum::{emit_outcome, extract, BotanuLayer, Outcome};
+
+    async fn ticket() -> &'static str {
+        work_span();
+        emit_outcome(Outcome::success().value("tickets_resolved", 1.0));
+        "ok"
+    }
+    async fn fail() -> (http::StatusCode, &'static str) {
+        (http::StatusCode::SERVICE_UNAVAILABLE, "down")
+    }
+    async fn boom() -> &'static str {
+        panic!("handler exploded")
+    }
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        "late"
+    }
+    async fn stream() -> Body {
+        Body::from_stream(futures_util::stream::unfold(0u32, |i| async move {
+            if i == 3 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            chunk_span(i);
+            Some((Ok::<_, std::io::Error>(format!("part{i};")), i + 1))
+        }))
+    }
+
+    async fn slow_stream() -> Body {
+        Body::from_stream(futures_util::stream::unfold(0u32, |i| async move {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            Some((Ok::<_, std::io::Error>(format!("chunk{i}")), i + 1))
+        }))
+    }
+
+    pub fn app() -> Router {
+        Router::new()
+            .route("/tickets/{id}", post(ticket))
+            .route("/slow-stream", get(slow_stream))
+            .route("/fail", get(fail))
+            .route("/boom", get(boom))
+            .route("/slow", get(slow))
+            .route("/stream", get(stream))
+            .layer(
+                BotanuLayer::workflow(WORKFLOW)
+                    .event_id(extract::header("x-event"))
+                    .customer_id(extract::header("x-customer-id"))
+                    .tenant_id(extract::query("tenant")),
+            )
+    }
+}
+
+mod actix_app {
+    use super::*;
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use botanu_actix::{emit_outcome, extract, Botanu, Outcome};
+
+    async fn ticket() -> &'static str {
+        work_span();
+        emit_outcome(Outcome::success().value("tickets_resolved", 1.0));
+        "ok"
+    }
+    async fn fail() -> HttpResponse {
+        HttpResponse::ServiceUnavailable().body("down")
+    }
+    async fn boom() -> &'static str {
+        panic!("handler exploded")
+    }
+    async fn slow() -> &'static str {
+        actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+        "late"
+    }
+    async fn stream() -> HttpResponse {
+        HttpResponse::Ok().streaming(futures_util::stream::unfold(0u32, |i| async move {
+            if i == 3 {
+                return None;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            chunk_span(i);
+            Some((
+                Ok::<_, std::io::Error>(actix_web::web::Bytes::from(format!("part{i};"))),
+                i + 1,
+            ))
+        }))
+    }
+
+    async fn slow_stream() -> HttpResponse {
+        HttpResponse::Ok().streaming(futures_util::stream::unfold(0u32, |i| async move {
+            if i > 0 {
+                actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+            }
+            Some((
+                Ok::<_, std::io::Error>(actix_web::web::Bytes::from(format!("chunk{i}"))),
+                i + 1,
+            ))
+        }))
+    }
+
+    pub fn start() -> ActixServer {
+        ActixServer::start(|listener| {
+            Ok(HttpServer::new(|| {
+                App::new()
+                    .wrap(
+                        Botanu::workflow(WORKFLOW)
+                            .event_id(extract::header("x-event"))
+                            .customer_id(extract::header("x-customer-id"))
+                            .tenant_id(extract::query("tenant")),
+                    )
+                    .route("/tickets/{id}", web::post().to(ticket))
+                    .route("/fail", web::get().to(fail))
+                    .route("/boom", web::get().to(boom))
+                    .route("/slow", web::get().to(slow))
+                    .route("/stream", web::get().to(stream))
+                    .route("/slow-stream", web::get().to(slow_stream))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)?
+            .run())
+        })
+    }
+}
+
+// ---- the suite --------------------------------------------------------------------------
+
+/// What a case's run looks like, with ids that differ between runs removed.
+#[derive(Debug, Clone, PartialEq)]
+struct Observed {
+    name: String,
+    attributes: BTreeMap<String, Val>,
+    span_status: i32,
+    events: Vec<String>,
+    completed: BTreeMap<String, String>,
+    /// Names of the other spans of the run, each checked to carry the run's keys.
+    children: Vec<String>,
+}
+
+/// Attributes whose values legitimately differ between two runs.
+const VOLATILE: [&str; 5] = [
+    "botanu.run_id",
+    "botanu.root_run_id",
+    "botanu.run.start_time",
+    "botanu.run.duration_ms",
+    "botanu.event_id",
+];
+
+fn observe(run: &ReceivedSpan, spans: &[ReceivedSpan], event: &str) -> Observed {
+    assert_eq!(run.attr("botanu.event_id"), Some(event));
+    let mut children: Vec<String> = spans
+        .iter()
+        .filter(|s| s.span_id != run.span_id)
+        .map(|s| {
+            for key in [
+                "botanu.run_id",
+                "botanu.workflow",
+                "botanu.event_id",
+                "botanu.customer_id",
+            ] {
+                assert_eq!(s.attr(key), run.attr(key), "{key} on child {}", s.name);
+            }
+            s.name.clone()
+        })
+        .collect();
+    children.sort();
+    let mut events: Vec<String> = run.events.iter().map(|e| e.name.clone()).collect();
+    events.sort();
+    let completed = run
+        .events
+        .iter()
+        .find(|e| e.name == "botanu.run.completed")
+        .map(|e| {
+            e.attributes
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "run_id" | "duration_ms"))
+                .map(|(k, v)| (k.clone(), format!("{v:?}")))
+                .collect()
+        })
+        .unwrap_or_default();
+    Observed {
+        name: run.name.clone(),
+        attributes: run
+            .attributes
+            .iter()
+            .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        span_status: run.status.0,
+        events,
+        completed,
+        children,
+    }
+}
+
+/// Runs every case against the app at `addr`; returns what each case's run looked like.
+async fn run_suite(label: &str, addr: std::net::SocketAddr) -> BTreeMap<&'static str, Observed> {
+    let env = TestEnv::get();
+    let mut client = loopback_client();
+    let ev = |case: &str| format!("{label}-{case}");
+    let get = |path: &str, event: &str| {
+        request("GET", &format!("http://{addr}{path}")).header("x-event", event.to_owned())
+    };
+
+    // ids from every extractor kind
+    let r = send(
+        &mut client,
+        body(
+            request("POST", &format!("http://{addr}/tickets/7?tenant=t-1"))
+                .header("x-event", ev("ids"))
+                .header("x-customer-id", "acme"),
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.headers.contains_key("x-botanu-run-id"));
+    // fallback: the event id comes from x-request-id
+    let r = send(
+        &mut client,
+        body(
+            request("POST", &format!("http://{addr}/tickets/8"))
+                .header("x-request-id", ev("fallback")),
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    // 5xx
+    assert_eq!(
+        send(&mut client, body(get("/fail", &ev("fail")), ""))
+            .await
+            .unwrap()
+            .status,
+        503
+    );
+    // panic: the connection goes away, the server keeps serving
+    let _ = send(&mut client, body(get("/boom", &ev("panic")), "")).await;
+    // streaming
+    let r = send(&mut client, body(get("/stream", &ev("stream")), ""))
+        .await
+        .unwrap();
+    assert_eq!(r.body, "part0;part1;part2;");
+    // spoofing
+    send(
+        &mut client,
+        body(
+            request("POST", &format!("http://{addr}/tickets/9"))
+                .header("x-event", ev("spoof"))
+                .header("x-customer-id", "alice")
+                .header("baggage", "botanu.customer_id=victim,botanu.tenant_id=evil"),
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    // malformed headers
+    let r = send(
+        &mut client,
+        body(
+            request("POST", &format!("http://{addr}/tickets/10"))
+                .header("x-event", ev("malformed"))
+                .header("traceparent", "00-zz-yy-01")
+                .header("baggage", format!("k={}", "x".repeat(9000)))
+                .header("tracestate", "=,=,="),
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    // the client goes away while the handler runs
+    {
+        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+        raw.write_all(
+            format!(
+                "GET /slow HTTP/1.1\r\nHost: x\r\nx-event: {}\r\n\r\n",
+                ev("gone")
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(raw);
+    }
+    // the client goes away mid-stream, after the response head
+    {
+        use tokio::io::AsyncReadExt;
+        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+        raw.write_all(
+            format!(
+                "GET /slow-stream HTTP/1.1\r\nHost: x\r\nx-event: {}\r\n\r\n",
+                ev("midstream")
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut buf = [0u8; 512];
+        let _ = raw.read(&mut buf).await.unwrap();
+        drop(raw);
+    }
+    // the server still serves
+    let r = send(&mut client, body(get("/fail", &ev("after")), ""))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 503);
+
+    let cases: [(&'static str, usize); 10] = [
+        ("ids", 2),
+        ("fallback", 2),
+        ("fail", 1),
+        ("panic", 1),
+        ("stream", 4),
+        ("spoof", 2),
+        ("malformed", 2),
+        ("gone", 1),
+        ("midstream", 1),
+        ("after", 1),
+    ];
+    let mut out = BTreeMap::new();
+    for (case, n) in cases {
+        let (run, spans) = env.run("botanu.run/", &ev(case), n);
+        out.insert(case, observe(&run, &spans, &ev(case)));
+    }
+    out
+}
+
+fn check_expectations(label: &str, runs: &BTreeMap<&'static str, Observed>) {
+    let status = |case: &str| {
+        runs[case]
+            .completed
+            .get("status")
+            .cloned()
+            .unwrap_or_default()
+    };
+    let attr = |case: &str, key: &str| runs[case].attributes.get(key).cloned();
+    let s = |v: &str| Some(Val::Str(v.to_owned()));
+    let ctx = |case: &str| format!("{label} {case}: {:#?}", runs[case]);
+
+    assert_eq!(runs["ids"].name, format!("botanu.run/{WORKFLOW}"));
+    assert_eq!(status("ids"), "Str(\"success\")", "{}", ctx("ids"));
+    assert_eq!(
+        attr("ids", "botanu.customer_id"),
+        s("acme"),
+        "{}",
+        ctx("ids")
+    );
+    assert_eq!(attr("ids", "botanu.tenant_id"), s("t-1"));
+    assert_eq!(
+        attr("ids", "http.route"),
+        s("/tickets/{id}"),
+        "{}",
+        ctx("ids")
+    );
+    assert_eq!(attr("ids", "http.request.method"), s("POST"));
+    assert_eq!(attr("ids", "url.path"), s("/tickets/7"));
+    assert_eq!(
+        attr("ids", "http.response.status_code"),
+        Some(Val::Int(200))
+    );
+    assert_eq!(
+        attr("ids", "botanu.outcome.value_type"),
+        s("tickets_resolved")
+    );
+    assert_eq!(runs["ids"].children, ["work"]);
+    assert_eq!(runs["ids"].span_status, 1);
+    assert!(runs["ids"]
+        .events
+        .contains(&"botanu.run.started".to_owned()));
+
+    assert_eq!(
+        attr("fallback", "botanu.customer_id"),
+        None,
+        "customer left unset"
+    );
+
+    assert_eq!(status("fail"), "Str(\"failure\")");
+    assert_eq!(attr("fail", "error.type"), s("503"));
+    assert_eq!(
+        attr("fail", "http.response.status_code"),
+        Some(Val::Int(503))
+    );
+    assert_eq!(runs["fail"].span_status, 2);
+
+    assert_eq!(status("panic"), "Str(\"failure\")", "{}", ctx("panic"));
+    assert_eq!(
+        runs["panic"]
+            .completed
+            .get("error_class")
+            .map(String::as_str),
+        Some("Str(\"panic\")")
+    );
+
+    assert_eq!(status("stream"), "Str(\"success\")");
+    assert_eq!(runs["stream"].children, ["chunk 0", "chunk 1", "chunk 2"]);
+
+    assert_eq!(attr("spoof", "botanu.customer_id"), s("alice"));
+    assert_eq!(status("malformed"), "Str(\"success\")");
+    assert_eq!(
+        status("midstream"),
+        "Str(\"canceled\")",
+        "{}",
+        ctx("midstream")
+    );
+    assert_eq!(
+        attr("midstream", "http.response.status_code"),
+        Some(Val::Int(200))
+    );
+    if label == "axum" {
+        // hyper drops the handler future when the client goes away.
+        assert_eq!(status("gone"), "Str(\"canceled\")", "{}", ctx("gone"));
+    }
+    assert_eq!(status("after"), "Str(\"failure\")");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_and_actix_export_the_same_runs() {
+    let axum_addr = serve(axum_app::app()).await;
+    let actix = actix_app::start();
+    let axum_runs = run_suite("axum", axum_addr).await;
+    let actix_runs = run_suite("actix", actix.addr()).await;
+    check_expectations("axum", &axum_runs);
+    check_expectations("actix", &actix_runs);
+    // The one documented difference: actix-web keeps running a handler whose client went away
+    // before the response (its dispatcher has no cancellation), so that run ends with the
+    // handler's own status; hyper drops the future and the run is canceled.
+    assert_eq!(
+        actix_runs["gone"]
+            .completed
+            .get("status")
+            .map(String::as_str),
+        Some("Str(\"success\")")
+    );
+    for (case, axum_run) in axum_runs.iter().filter(|(case, _)| **case != "gone") {
+        assert_eq!(
+            axum_run, &actix_runs[case],
+            "case {case}: axum and actix runs differ"
+        );
+    }
+    drop(actix);
+}
+
+/// An actix service and an axum service calling each other continue one run chain:
+/// axum (A) → actix (B) → axum (C), through `PropagateLayer`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_and_axum_continue_one_run_chain() {
+    use actix_web::{web, App, HttpServer};
+    use axum::routing::get;
+    use axum::Router;
+    use botanu_axum::PropagateLayer;
+    use tower::ServiceBuilder;
+
+    let env = TestEnv::get();
+    // C: axum, end of the chain.
+    let c = serve(
+        Router::new()
+            .route("/c", get(|| async { "c" }))
+            .layer(botanu_axum::BotanuLayer::workflow("Chain C")),
+    )
+    .await;
+    // B: actix, calls C.
+    let b = ActixServer::start(move |listener| {
+        Ok(HttpServer::new(move || {
+            App::new()
+                .wrap(botanu_actix::Botanu::workflow("Chain B"))
+                .route(
+                    "/b",
+                    web::get().to(move || async move {
+                        let mut client = ServiceBuilder::new()
+                            .layer(PropagateLayer::new())
+                            .service(loopback_client());
+                        let r = send(
+                            &mut client,
+                            body(request("GET", &format!("http://{c}/c")), ""),
+                        )
+                        .await;
+                        r.map(|r| r.body).unwrap_or_default()
+                    }),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run())
+    });
+    let b_addr = b.addr();
+    // A: axum, calls B.
+    let a = serve(
+        Router::new()
+            .route(
+                "/a/{id}",
+                get(move || async move {
+                    let mut client = ServiceBuilder::new()
+                        .layer(PropagateLayer::new())
+                        .service(loopback_client());
+                    send(
+                        &mut client,
+                        body(request("GET", &format!("http://{b_addr}/b")), ""),
+                    )
+                    .await
+                    .map(|r| r.body)
+                    .unwrap_or_default()
+                }),
+            )
+            .layer(
+                botanu_axum::BotanuLayer::workflow("Chain A")
+                    .event_id(botanu_axum::path_param("id"))
+                    .customer_id(botanu_axum::extract::header("x-customer-id")),
+            ),
+    )
+    .await;
+    let mut client = loopback_client();
+    let r = send(
+        &mut client,
+        body(
+            request("GET", &format!("http://{a}/a/chain-xyz")).header("x-customer-id", "initech"),
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.body, "c");
+    let (run_a, _) = env.run("botanu.run/Chain A", "chain-xyz", 1);
+    let (run_b, _) = env.run("botanu.run/Chain B", "chain-xyz", 1);
+    let (run_c, _) = env.run("botanu.run/Chain C", "chain-xyz", 1);
+    assert_eq!(
+        run_b.attr("botanu.parent_run_id"),
+        run_a.attr("botanu.run_id")
+    );
+    assert_eq!(
+        run_c.attr("botanu.parent_run_id"),
+        run_b.attr("botanu.run_id")
+    );
+    for run in [&run_b, &run_c] {
+        assert_eq!(run.trace_id, run_a.trace_id);
+        assert_eq!(run.attr("botanu.customer_id"), Some("initech"));
+        assert_eq!(completed_attr(run, "status").as_deref(), Some("success"));
+    }
+    drop(b);
+}
+
+/// actix specifics: `match_info` on a resource-level middleware, the `Run` extractor, and
+/// helpers from a task started with `botanu_core::spawn`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_resource_middleware_match_info_and_run_extractor() {
+    use actix_web::{web, App, HttpServer};
+    use botanu_actix::{extract, set_correlation, Botanu, Run};
+
+    let env = TestEnv::get();
+    let server = ActixServer::start(|listener| {
+        Ok(HttpServer::new(|| {
+            App::new().service(
+                web::resource("/tickets/{id}")
+                    .wrap(
+                        Botanu::workflow("Actix Resource")
+                            .event_id(extract::match_info("id"))
+                            .customer_id(extract::header("x-customer-id")),
+                    )
+                    .route(web::get().to(|run: Run| async move {
+                        botanu_core::spawn(async {
+                            work_span();
+                            set_correlation([("zendesk_ticket_id", "99")]);
+                        })
+                        .await
+                        .unwrap();
+                        run.0.run_id().to_owned()
+                    })),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run())
+    });
+    let mut client = loopback_client();
+    let r = send(
+        &mut client,
+        body(
+            request("GET", &format!("http://{}/tickets/act-5", server.addr()))
+                .header("x-customer-id", "umbrella"),
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    let (run, spans) = env.run("botanu.run/Actix Resource", "act-5", 2);
+    assert_eq!(run.attr("botanu.run_id"), Some(r.body.as_str()));
+    assert_eq!(r.headers["x-botanu-run-id"].to_str().unwrap(), r.body);
+    assert_eq!(run.attr("http.route"), Some("/tickets/{id}"));
+    assert_eq!(run.attr("botanu.correlation.zendesk_ticket_id"), Some("99"));
+    let work = spans.iter().find(|s| s.name == "work").unwrap();
+    assert_eq!(work.attr("botanu.customer_id"), Some("umbrella"));
+    drop(server);
+}
