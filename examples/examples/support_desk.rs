@@ -17,7 +17,6 @@
 //!      -d '{"question": "How do I get a refund?"}'
 //! ```
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -32,31 +31,14 @@ use botanu_axum::{
 };
 use botanu_core::{Botanu, BotanuConfig};
 use botanu_tests::http::{body, loopback_client, request, send};
-use botanu_tests::receiver::{ReceivedSpan, Receiver, Val};
-use opentelemetry::trace::{Span as _, Tracer};
-use opentelemetry::{global, KeyValue};
+use botanu_tests::receiver::Receiver;
+use opentelemetry::global;
+use opentelemetry::trace::Tracer;
 use tower::ServiceBuilder;
 
 #[derive(Clone)]
 struct AppState {
     billing: SocketAddr,
-}
-
-/// The simulated model call: a client span with token counts, as an LLM SDK would make.
-async fn ask_model(question: &str) -> String {
-    let tracer = global::tracer("support-desk");
-    let mut span = tracer
-        .span_builder("chat support-model-small")
-        .with_kind(opentelemetry::trace::SpanKind::Client)
-        .start(&tracer);
-    tokio::time::sleep(Duration::from_millis(15)).await;
-    let input_tokens = 40 + question.split_whitespace().count() as i64 * 3;
-    span.set_attribute(KeyValue::new("gen_ai.provider.name", "demo"));
-    span.set_attribute(KeyValue::new("gen_ai.request.model", "support-model-small"));
-    span.set_attribute(KeyValue::new("gen_ai.usage.input_tokens", input_tokens));
-    span.set_attribute(KeyValue::new("gen_ai.usage.output_tokens", 64_i64));
-    span.end();
-    format!("Thanks for asking \"{question}\": here is what to do next.")
 }
 
 #[derive(serde::Deserialize)]
@@ -89,7 +71,7 @@ async fn handle_ticket(
         let uri = format!("http://{}/billing/{customer}", state.billing);
         let _billing_answer = send(&mut client, body(request("GET", &uri), "")).await;
     }
-    let answer = ask_model(&question).await;
+    let answer = botanu_examples::ask_model(&question).await;
     emit_outcome(Outcome::success().value("tickets_resolved", 1.0));
     if params.stream.unwrap_or(false) {
         // Streamed answer: the run ends after the last chunk.
@@ -183,37 +165,7 @@ async fn main() {
     }
 
     let app = listen("127.0.0.1:0", support_app(billing)).await;
-    let tickets = [
-        ("T-1001", "acme", "How do I reset my password?", false),
-        (
-            "T-1002",
-            "globex",
-            "Can you explain my last invoice?",
-            false,
-        ),
-        ("T-1003", "initech", "Where is my order?", true),
-        ("T-1004", "umbrella", "The app says crash on login", false),
-        ("T-1005", "acme", "How do I get a refund?", false),
-    ];
-    let mut client = loopback_client();
-    for (id, customer, question, stream) in tickets {
-        let uri = format!(
-            "http://{app}/tickets/{id}{}",
-            if stream { "?stream=true" } else { "" }
-        );
-        let req = request("POST", &uri)
-            .header("x-customer-id", customer)
-            .header("content-type", "application/json");
-        let json = serde_json::json!({ "question": question }).to_string();
-        match send(&mut client, body(req, &json)).await {
-            Ok(reply) => println!(
-                "{id} {customer:<9} → {} {}",
-                reply.status,
-                reply.body.trim()
-            ),
-            Err(e) => println!("{id} {customer:<9} → error: {e}"),
-        }
-    }
+    botanu_examples::send_tickets(app).await;
     let _ = botanu.force_flush();
 
     match &receiver {
@@ -226,7 +178,7 @@ async fn main() {
                     .count()
                     >= 6
             });
-            print_runs(&r.spans());
+            botanu_examples::print_runs(&r.spans());
             println!(
                 "\nreceived over OTLP/HTTP at {}: {} spans",
                 r.endpoint(),
@@ -239,57 +191,4 @@ async fn main() {
         ),
     }
     let _ = botanu.shutdown();
-}
-
-fn print_runs(spans: &[ReceivedSpan]) {
-    let mut per_run: BTreeMap<&str, Vec<&ReceivedSpan>> = BTreeMap::new();
-    for s in spans {
-        if let Some(id) = s.attr("botanu.run_id") {
-            per_run.entry(id).or_default().push(s);
-        }
-    }
-    println!(
-        "\n{:<37} {:<17} {:<9} {:<9} {:<8} {:>5} {:>8} {:>9}",
-        "run_id", "workflow", "event_id", "customer", "status", "spans", "ms", "tokens"
-    );
-    for (run_id, spans) in per_run {
-        let Some(run) = spans.iter().find(|s| s.name.starts_with("botanu.run/")) else {
-            continue;
-        };
-        let status = run
-            .events
-            .iter()
-            .find(|e| e.name == "botanu.run.completed")
-            .and_then(|e| e.attributes.get("status"))
-            .and_then(Val::as_str)
-            .unwrap_or("?");
-        let ms = match run.attributes.get("botanu.run.duration_ms") {
-            Some(Val::Double(d)) => format!("{d:.1}"),
-            _ => "-".into(),
-        };
-        let tokens = |key: &str| -> i64 {
-            spans
-                .iter()
-                .filter_map(|s| match s.attributes.get(key) {
-                    Some(Val::Int(n)) => Some(*n),
-                    _ => None,
-                })
-                .sum()
-        };
-        println!(
-            "{:<37} {:<17} {:<9} {:<9} {:<8} {:>5} {:>8} {:>9}",
-            run_id,
-            run.attr("botanu.workflow").unwrap_or("?"),
-            run.attr("botanu.event_id").unwrap_or("?"),
-            run.attr("botanu.customer_id").unwrap_or("-"),
-            status,
-            spans.len(),
-            ms,
-            format!(
-                "{}/{}",
-                tokens("gen_ai.usage.input_tokens"),
-                tokens("gen_ai.usage.output_tokens")
-            ),
-        );
-    }
 }

@@ -3,6 +3,9 @@
 #![doc = include_str!("../../README.md")]
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use botanu_tests::receiver::Receiver;
 
 /// Whether the environment names a collector (`OTEL_EXPORTER_OTLP_ENDPOINT`,
@@ -20,4 +23,126 @@ pub fn collector_configured() -> bool {
 /// The in-repo OTLP receiver on 127.0.0.1, unless a collector is configured.
 pub fn local_receiver_unless_configured() -> Option<Receiver> {
     (!collector_configured()).then(|| Receiver::start().expect("start the local OTLP receiver"))
+}
+
+/// The tickets the demos send themselves: (id, customer, question, streamed answer).
+pub const TICKETS: [(&str, &str, &str, bool); 5] = [
+    ("T-1001", "acme", "How do I reset my password?", false),
+    (
+        "T-1002",
+        "globex",
+        "Can you explain my last invoice?",
+        false,
+    ),
+    ("T-1003", "initech", "Where is my order?", true),
+    ("T-1004", "umbrella", "The app says crash on login", false),
+    ("T-1005", "acme", "How do I get a refund?", false),
+];
+
+/// Sends [`TICKETS`] to the support desk at `addr` and prints each answer.
+pub async fn send_tickets(addr: std::net::SocketAddr) {
+    use botanu_tests::http::{body, loopback_client, request, send};
+    let mut client = loopback_client();
+    for (id, customer, question, stream) in TICKETS {
+        let uri = format!(
+            "http://{addr}/tickets/{id}{}",
+            if stream { "?stream=true" } else { "" }
+        );
+        let req = request("POST", &uri)
+            .header("x-customer-id", customer)
+            .header("content-type", "application/json");
+        let json = serde_json::json!({ "question": question }).to_string();
+        match send(&mut client, body(req, &json)).await {
+            Ok(reply) => println!(
+                "{id} {customer:<9} → {} {}",
+                reply.status,
+                reply.body.trim()
+            ),
+            Err(e) => println!("{id} {customer:<9} → error: {e}"),
+        }
+    }
+}
+
+/// The simulated model call: a client span with token counts, as an LLM SDK would make.
+pub async fn ask_model(question: &str) -> String {
+    use opentelemetry::trace::{Span as _, Tracer};
+    let tracer = opentelemetry::global::tracer("support-desk");
+    let mut span = tracer
+        .span_builder("chat support-model-small")
+        .with_kind(opentelemetry::trace::SpanKind::Client)
+        .start(&tracer);
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    let input_tokens = 40 + question.split_whitespace().count() as i64 * 3;
+    span.set_attribute(opentelemetry::KeyValue::new("gen_ai.provider.name", "demo"));
+    span.set_attribute(opentelemetry::KeyValue::new(
+        "gen_ai.request.model",
+        "support-model-small",
+    ));
+    span.set_attribute(opentelemetry::KeyValue::new(
+        "gen_ai.usage.input_tokens",
+        input_tokens,
+    ));
+    span.set_attribute(opentelemetry::KeyValue::new(
+        "gen_ai.usage.output_tokens",
+        64_i64,
+    ));
+    span.end();
+    format!("Thanks for asking \"{question}\": here is what to do next.")
+}
+
+use botanu_tests::receiver::{ReceivedSpan, Val};
+
+/// Prints one row per run found in `spans`: run id, workflow, event, customer, status, spans,
+/// duration, input/output tokens.
+pub fn print_runs(spans: &[ReceivedSpan]) {
+    let mut per_run: BTreeMap<&str, Vec<&ReceivedSpan>> = BTreeMap::new();
+    for s in spans {
+        if let Some(id) = s.attr("botanu.run_id") {
+            per_run.entry(id).or_default().push(s);
+        }
+    }
+    println!(
+        "\n{:<37} {:<17} {:<9} {:<9} {:<8} {:>5} {:>8} {:>9}",
+        "run_id", "workflow", "event_id", "customer", "status", "spans", "ms", "tokens"
+    );
+    for (run_id, spans) in per_run {
+        let Some(run) = spans.iter().find(|s| s.name.starts_with("botanu.run/")) else {
+            continue;
+        };
+        let status = run
+            .events
+            .iter()
+            .find(|e| e.name == "botanu.run.completed")
+            .and_then(|e| e.attributes.get("status"))
+            .and_then(Val::as_str)
+            .unwrap_or("?");
+        let ms = match run.attributes.get("botanu.run.duration_ms") {
+            Some(Val::Double(d)) => format!("{d:.1}"),
+            _ => "-".into(),
+        };
+        let tokens = |key: &str| -> i64 {
+            spans
+                .iter()
+                .filter_map(|s| match s.attributes.get(key) {
+                    Some(Val::Int(n)) => Some(*n),
+                    _ => None,
+                })
+                .sum()
+        };
+        println!(
+            "{:<37} {:<17} {:<9} {:<9} {:<8} {:>5} {:>8} {:>9}",
+            run_id,
+            run.attr("botanu.workflow").unwrap_or("?"),
+            run.attr("botanu.event_id").unwrap_or("?"),
+            run.attr("botanu.customer_id").unwrap_or("-"),
+            status,
+            spans.len(),
+            ms,
+            format!(
+                "{}/{}",
+                tokens("gen_ai.usage.input_tokens"),
+                tokens("gen_ai.usage.output_tokens")
+            ),
+        );
+    }
 }
