@@ -629,3 +629,92 @@ async fn actix_resource_middleware_match_info_and_run_extractor() {
     assert_eq!(work.attr("botanu.customer_id"), Some("umbrella"));
     drop(server);
 }
+
+/// Scopes with different workflows in one actix app, and reqwest propagation from an actix
+/// handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_scopes_with_different_workflows() {
+    use actix_web::{web, App, HttpServer};
+    use botanu_actix::{extract, Botanu};
+
+    let env = TestEnv::get();
+    let echo = serve(axum::Router::new().route(
+        "/echo",
+        axum::routing::get(|h: http::HeaderMap| async move {
+            h.get("baggage")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        }),
+    ))
+    .await;
+    let server = ActixServer::start(move |listener| {
+        Ok(HttpServer::new(move || {
+            App::new()
+                .service(
+                    web::scope("/support")
+                        .wrap(
+                            Botanu::workflow("Scope Support").event_id(extract::header("x-event")),
+                        )
+                        .route(
+                            "/ask",
+                            web::get().to(move || async move {
+                                let client =
+                                    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                                        .with(botanu_core::BotanuPropagation::new())
+                                        .build();
+                                client
+                                    .get(format!("http://{echo}/echo"))
+                                    .send()
+                                    .await
+                                    .unwrap()
+                                    .text()
+                                    .await
+                                    .unwrap()
+                            }),
+                        ),
+                )
+                .service(
+                    web::scope("/sales")
+                        .wrap(Botanu::workflow("Scope Sales").event_id(extract::header("x-event")))
+                        .route("/quote", web::get().to(|| async { "quote" })),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run())
+    });
+    let mut client = loopback_client();
+    let addr = server.addr();
+    let support = send(
+        &mut client,
+        body(
+            request("GET", &format!("http://{addr}/support/ask")).header("x-event", "scope-1"),
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    send(
+        &mut client,
+        body(
+            request("GET", &format!("http://{addr}/sales/quote")).header("x-event", "scope-2"),
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    let (support_run, spans) = env.run("botanu.run/Scope Support", "scope-1", 2);
+    let (sales_run, _) = env.run("botanu.run/Scope Sales", "scope-2", 1);
+    assert_eq!(support_run.attr("http.route"), Some("/support/ask"));
+    assert_eq!(sales_run.attr("http.route"), Some("/sales/quote"));
+    // The reqwest call from the actix handler carried the run and recorded a client span in it.
+    assert!(
+        support.body.contains("botanu.event_id=scope-1"),
+        "{}",
+        support.body
+    );
+    assert!(spans.iter().any(|s| s.kind == 3 && s.name == "GET"));
+    drop(server);
+}
