@@ -15,9 +15,39 @@ mod outcome;
 pub mod propagation;
 pub mod run;
 mod sampling;
+mod scope;
 mod spawn;
 
 pub use baggage::{BaggageLookup, BaggagePropagator};
+/// Makes each call of a function one botanu run — the Rust form of the reference SDK's
+/// `@botanu_workflow` decorator.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use botanu_core::{workflow, RunContext};
+///
+/// struct Ticket { id: u64, org: String }
+///
+/// #[workflow(name = "Customer Support", event_id = ticket.id, customer_id = ticket.org)]
+/// async fn resolve(ticket: &Ticket) -> Result<String, std::io::Error> {
+///     let run = RunContext::current().expect("inside the run");
+///     Ok(format!("{} for {}", run.event_id(), run.customer_id()))
+/// }
+///
+/// let t = Ticket { id: 42, org: "acme".into() };
+/// assert_eq!(resolve(&t).await.unwrap(), "42 for acme");
+/// # }
+/// ```
+///
+/// Keys: `name` (required), `event_id`, `customer_id`, `tenant_id` — any expressions over the
+/// function's arguments, turned into strings with `ToString`, evaluated before the body runs.
+/// Works on `async fn` and `fn`, free functions and methods. A function returning a `Result`
+/// (any type named `Result`) fails the run on `Err`; other return types are a success unless
+/// the call panics (failure, the panic continues) or the future is dropped (canceled).
+/// `botanu.workflow.version` is `v:` plus 12 hex digits of a hash of the function's tokens, so
+/// it changes when the code does (values differ from the Python SDK's).
+#[cfg(feature = "macros")]
+pub use botanu_macros::workflow;
 pub use config::BotanuConfig;
 pub use enricher::RunContextEnricher;
 pub use error::Error;
@@ -33,6 +63,7 @@ pub use run::{
     RunOutcome, RunStatus,
 };
 pub use sampling::{PreservingSampler, SampledSpanProcessor};
+pub use scope::{workflow, RunResult, ScopeFuture, WorkflowScope};
 pub use spawn::InCurrentRun;
 #[cfg(feature = "tokio")]
 pub use spawn::{spawn, spawn_blocking};

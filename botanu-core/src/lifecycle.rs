@@ -47,6 +47,7 @@ pub struct RunSpec<'a> {
     kind: SpanKind,
     attributes: Vec<KeyValue>,
     workflow_version: Option<String>,
+    retry_of: Option<RunContext>,
 }
 
 impl<'a> RunSpec<'a> {
@@ -62,7 +63,14 @@ impl<'a> RunSpec<'a> {
             kind: SpanKind::Server,
             attributes: Vec::new(),
             workflow_version: None,
+            retry_of: None,
         }
+    }
+    /// Makes the run the next attempt of `previous` (reference retry model): `attempt + 1`, the
+    /// same `root_run_id`, `retry_of_run_id` = the previous run; ids not given are taken from it.
+    pub fn retry_of(mut self, previous: &RunContext) -> Self {
+        self.retry_of = Some(previous.clone());
+        self
     }
     /// The event id the app extracted (wins over inbound baggage).
     pub fn event_id(mut self, id: Option<String>) -> Self {
@@ -127,22 +135,42 @@ impl<'a> RunSpec<'a> {
         };
 
         let mut b = RunContext::builder(self.workflow.as_ref());
+        let previous = self.retry_of.as_ref();
+        let from_previous = |f: fn(&RunContext) -> &str| {
+            previous.map(|p| f(p).to_owned()).filter(|v| !v.is_empty())
+        };
         let event_id = self
             .event_id
+            .or_else(|| from_previous(RunContext::event_id))
             .or_else(|| inbound(keys::EVENT_ID))
             .or(self.fallback_event_id);
-        if let Some(c) = self.customer_id.or_else(|| inbound(keys::CUSTOMER_ID)) {
+        if let Some(c) = self
+            .customer_id
+            .or_else(|| from_previous(RunContext::customer_id))
+            .or_else(|| inbound(keys::CUSTOMER_ID))
+        {
             b = b.customer_id(c);
         }
-        if let Some(t) = self.tenant_id.or_else(|| inbound(keys::TENANT_ID)) {
+        if let Some(t) = self
+            .tenant_id
+            .or_else(|| previous.and_then(|p| p.tenant_id().map(str::to_owned)))
+            .or_else(|| inbound(keys::TENANT_ID))
+        {
             b = b.tenant_id(t);
         }
         if let Some(p) = local_parent
             .as_ref()
             .map(|r| r.run_id().to_owned())
+            .or_else(|| previous.and_then(|p| p.parent_run_id().map(str::to_owned)))
             .or_else(|| inbound(keys::RUN_ID))
         {
             b = b.parent_run_id(p);
+        }
+        if let Some(p) = previous {
+            b = b
+                .root_run_id(p.root_run_id())
+                .attempt(p.attempt().saturating_add(1))
+                .retry_of_run_id(p.run_id());
         }
         if let Some(v) = self.workflow_version {
             b = b.workflow_version(v);

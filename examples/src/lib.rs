@@ -102,8 +102,8 @@ pub fn print_runs(spans: &[ReceivedSpan]) {
         }
     }
     println!(
-        "\n{:<37} {:<17} {:<9} {:<9} {:<8} {:>5} {:>8} {:>9}",
-        "run_id", "workflow", "event_id", "customer", "status", "spans", "ms", "tokens"
+        "\n{:<37} {:<17} {:<9} {:<9} {:<8} {:>3} {:>5} {:>8} {:>9}",
+        "run_id", "workflow", "event_id", "customer", "status", "att", "spans", "ms", "tokens"
     );
     for (run_id, spans) in per_run {
         let Some(run) = spans.iter().find(|s| s.name.starts_with("botanu.run/")) else {
@@ -129,13 +129,18 @@ pub fn print_runs(spans: &[ReceivedSpan]) {
                 })
                 .sum()
         };
+        let attempt = match run.attributes.get("botanu.attempt") {
+            Some(Val::Int(n)) => n.to_string(),
+            _ => "-".into(),
+        };
         println!(
-            "{:<37} {:<17} {:<9} {:<9} {:<8} {:>5} {:>8} {:>9}",
+            "{:<37} {:<17} {:<9} {:<9} {:<8} {:>3} {:>5} {:>8} {:>9}",
             run_id,
             run.attr("botanu.workflow").unwrap_or("?"),
             run.attr("botanu.event_id").unwrap_or("?"),
             run.attr("botanu.customer_id").unwrap_or("-"),
             status,
+            attempt,
             spans.len(),
             ms,
             format!(

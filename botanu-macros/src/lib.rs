@@ -1,0 +1,155 @@
+//! `#[workflow(…)]`: the Rust form of the reference SDK's `@botanu_workflow` decorator. Use it
+//! through `botanu_core::workflow` (re-exported there); see that attribute's documentation.
+#![forbid(unsafe_code)]
+
+use proc_macro::TokenStream;
+use proc_macro2::Span;
+use quote::{quote, ToTokens};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{parse_macro_input, Expr, ItemFn, MetaNameValue, ReturnType, Token, Type};
+
+const KEYS: &str = "name, event_id, customer_id, tenant_id";
+
+/// Makes each call of the function one botanu run; see `botanu_core::workflow`.
+#[proc_macro_attribute]
+pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = match Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse(args) {
+        Ok(args) => args,
+        Err(e) => {
+            return syn::Error::new(
+                e.span(),
+                format!(
+                    "#[workflow] takes `key = value` pairs ({KEYS}), e.g. #[workflow(name = \"Customer Support\", event_id = ticket.id)]"
+                ),
+            )
+            .to_compile_error()
+            .into()
+        }
+    };
+    let func = parse_macro_input!(item as ItemFn);
+    match expand(args, func) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn expand(
+    args: Punctuated<MetaNameValue, Token![,]>,
+    func: ItemFn,
+) -> syn::Result<proc_macro2::TokenStream> {
+    let mut name: Option<Expr> = None;
+    let mut setters = Vec::new();
+    for arg in args {
+        let Some(key) = arg.path.get_ident().map(ToString::to_string) else {
+            return Err(syn::Error::new_spanned(
+                &arg.path,
+                format!("expected one of: {KEYS}"),
+            ));
+        };
+        let value = arg.value;
+        match key.as_str() {
+            "name" => {
+                if name.is_some() {
+                    return Err(syn::Error::new_spanned(&arg.path, "`name` is given twice"));
+                }
+                name = Some(value);
+            }
+            "event_id" | "customer_id" | "tenant_id" => {
+                let method = syn::Ident::new(&key, Span::call_site());
+                setters.push(quote! {
+                    .#method(::std::string::ToString::to_string(&(#value)))
+                });
+            }
+            other => {
+                return Err(syn::Error::new_spanned(
+                    &arg.path,
+                    format!("unknown key `{other}` in #[workflow]: expected one of: {KEYS}"),
+                ))
+            }
+        }
+    }
+    let Some(name) = name else {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "#[workflow] needs a workflow name: #[workflow(name = \"Customer Support\", …)]",
+        ));
+    };
+
+    // A stable version of the function's code: FNV-1a over its tokens (values differ from the
+    // Python SDK's SHA-256 of source text, which Rust cannot see at run time).
+    let version = format!(
+        "v:{}",
+        &format!("{:016x}", fnv1a(&func.to_token_stream().to_string()))[..12]
+    );
+
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let is_result = returns_result(&sig.output);
+    let annotated = match &sig.output {
+        ReturnType::Type(_, ty) if !contains_impl(ty) => Some(ty.clone()),
+        ReturnType::Default => Some(Box::new(syn::parse_quote!(()))),
+        ReturnType::Type(..) => None,
+    };
+    let scope = quote! {
+        ::botanu_core::workflow(#name)
+            #(#setters)*
+            .workflow_version(#version)
+    };
+    let body = if sig.asyncness.is_some() {
+        let run = if is_result {
+            quote!(run)
+        } else {
+            quote!(run_any)
+        };
+        let inner = match &annotated {
+            Some(ty) => quote! { async move { let __botanu_out: #ty = #block; __botanu_out } },
+            None => quote! { async move #block },
+        };
+        quote! { #scope.#run(#inner).await }
+    } else {
+        let run = if is_result {
+            quote!(run_sync)
+        } else {
+            quote!(run_sync_any)
+        };
+        let inner = match &annotated {
+            Some(ty) => quote! { move || -> #ty #block },
+            None => quote! { move || #block },
+        };
+        quote! { #scope.#run(#inner) }
+    };
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig {
+            #body
+        }
+    })
+}
+
+fn returns_result(output: &ReturnType) -> bool {
+    match output {
+        ReturnType::Type(_, ty) => match ty.as_ref() {
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+            _ => false,
+        },
+        ReturnType::Default => false,
+    }
+}
+
+fn contains_impl(ty: &Type) -> bool {
+    ty.to_token_stream()
+        .into_iter()
+        .any(|t| matches!(t, proc_macro2::TokenTree::Ident(ref i) if i == "impl"))
+        || ty.to_token_stream().to_string().contains("impl ")
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,4 @@
+#[botanu_core::workflow("Support")]
+fn handle() {}
+
+fn main() {}

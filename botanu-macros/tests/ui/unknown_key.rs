@@ -1,0 +1,6 @@
+#[botanu_core::workflow(name = "Support", customer = org)]
+fn handle(org: &str) -> usize {
+    org.len()
+}
+
+fn main() {}
