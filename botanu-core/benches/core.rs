@@ -99,5 +99,47 @@ fn run_context(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, enricher, sampled_processor, run_context);
+fn pii_and_llm(c: &mut Criterion) {
+    // A 4 KiB prompt with a few PII values in it.
+    let mut prompt = String::new();
+    while prompt.len() < 4096 {
+        prompt.push_str("The customer says the invoice is wrong and asks for a refund. ");
+        if prompt.len() % 1000 < 70 {
+            prompt.push_str("Reach me at jane.doe@example.com or +14155552671. ");
+        }
+    }
+    prompt.truncate(4096);
+    let scrubber = botanu_core::pii::Scrubber::default();
+    let _ = scrubber.scrub("warm up");
+    c.bench_function("PII scrub of a 4 KiB prompt", |b| {
+        b.iter(|| black_box(scrubber.scrub(black_box(&prompt))))
+    });
+
+    // botanu installed, exporting to a closed local port (export fails fast and is counted).
+    let _ = botanu_core::enable_with(
+        botanu_core::BotanuConfig::default()
+            .with_endpoint("http://127.0.0.1:9")
+            .with_max_queue_size(1 << 20),
+    );
+    let run = RunContext::new("Customer Support", "ticket-42", "acme");
+    let _inside = run.to_context(&Context::new()).attach();
+    c.bench_function("track_llm + 6 attributes + end (in a run)", |b| {
+        b.iter(|| {
+            let call = botanu_core::track_llm("openai", "gpt-4o");
+            call.set_tokens((412, 96))
+                .set_request_id("chatcmpl-1")
+                .set_response_model("gpt-4o-2024-08-06")
+                .set_finish_reason("stop");
+            call.finish();
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    enricher,
+    sampled_processor,
+    run_context,
+    pii_and_llm
+);
 criterion_main!(benches);

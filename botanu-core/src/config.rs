@@ -38,6 +38,9 @@ const TRACES_PATH: &str = "/v1/traces";
 /// | `OTEL_BSP_SCHEDULE_DELAY` | ms between exports | 5000 |
 /// | `BOTANU_EXPORT_TIMEOUT_MILLIS`, `OTEL_BSP_EXPORT_TIMEOUT` | export timeout (retries included), ms | 30000 |
 /// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | `none` |
+/// | `BOTANU_PII_SCRUB_ENABLED` | scrub captured content before it is written (`false` turns it off) | `true` |
+/// | `BOTANU_PII_SCRUB_DISABLE_PATTERNS` | built-in categories to skip, comma-separated (e.g. `ipv4,email`) | none |
+/// | `BOTANU_PII_SCRUB_REPLACEMENT` | replacement text, verbatim | `[REDACTED]` |
 /// | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` | PEM file of extra trusted CA certificates (feature `tls`) | system roots |
 ///
 /// `https://` endpoints need the opt-in `tls` feature (reqwest's rustls stack; no OpenSSL).
@@ -60,6 +63,10 @@ pub struct BotanuConfig {
     pub(crate) export_timeout: Duration,
     pub(crate) gzip: bool,
     pub(crate) certificate: Option<std::path::PathBuf>,
+    pub(crate) pii_scrub_enabled: bool,
+    pub(crate) pii_disabled_patterns: Vec<String>,
+    pub(crate) pii_custom_patterns: Vec<(String, String)>,
+    pub(crate) pii_replacement: String,
     /// Invalid environment values found by `from_env`, reported by `validate`.
     pub(crate) env_errors: Vec<Error>,
 }
@@ -104,6 +111,10 @@ impl Default for BotanuConfig {
             export_timeout: Duration::from_millis(30_000),
             gzip: false,
             certificate: None,
+            pii_scrub_enabled: true,
+            pii_disabled_patterns: Vec::new(),
+            pii_custom_patterns: Vec::new(),
+            pii_replacement: "[REDACTED]".to_owned(),
             env_errors: Vec::new(),
         }
     }
@@ -240,6 +251,20 @@ impl BotanuConfig {
                 )),
             }
         }
+        if let Some(v) = get("BOTANU_PII_SCRUB_ENABLED") {
+            c.pii_scrub_enabled = parse_bool(&v);
+        }
+        if let Some(v) = get("BOTANU_PII_SCRUB_DISABLE_PATTERNS") {
+            c.pii_disabled_patterns = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = var("BOTANU_PII_SCRUB_REPLACEMENT") {
+            c.pii_replacement = v;
+        }
         c.certificate = get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")
             .or_else(|| get("OTEL_EXPORTER_OTLP_CERTIFICATE"))
             .map(std::path::PathBuf::from);
@@ -313,6 +338,36 @@ impl BotanuConfig {
     pub fn with_certificate(mut self, pem_file: impl Into<std::path::PathBuf>) -> Self {
         self.certificate = Some(pem_file.into());
         self
+    }
+
+    /// Whether captured content is PII-scrubbed before it is written (default true).
+    pub fn with_pii_scrub(mut self, enabled: bool) -> Self {
+        self.pii_scrub_enabled = enabled;
+        self
+    }
+    /// Skips a built-in PII category (see [`crate::pii`]).
+    pub fn without_pii_pattern(mut self, category: impl Into<String>) -> Self {
+        self.pii_disabled_patterns.push(category.into());
+        self
+    }
+    /// Adds a custom PII pattern (a `regex` crate expression), applied after the built-ins.
+    pub fn with_pii_pattern(mut self, name: impl Into<String>, regex: impl Into<String>) -> Self {
+        self.pii_custom_patterns.push((name.into(), regex.into()));
+        self
+    }
+    /// The text that replaces PII (inserted literally).
+    pub fn with_pii_replacement(mut self, replacement: impl Into<String>) -> Self {
+        self.pii_replacement = replacement.into();
+        self
+    }
+    /// The scrubber this configuration describes (`None` when scrubbing is off).
+    pub fn scrubber(&self) -> Option<crate::pii::Scrubber> {
+        self.pii_scrub_enabled.then(|| {
+            crate::pii::Scrubber::default()
+                .without(self.pii_disabled_patterns.iter().cloned())
+                .with_patterns(self.pii_custom_patterns.iter().cloned())
+                .replacement(self.pii_replacement.clone())
+        })
     }
 
     /// Whether botanu is turned off.

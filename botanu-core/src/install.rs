@@ -145,6 +145,13 @@ pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
 }
 
 fn register(botanu: Botanu) -> Botanu {
+    let config = &botanu.inner.config;
+    if botanu.inner.mode != Mode::Disabled {
+        let _ = crate::capture::SETTINGS.set(crate::capture::CaptureSettings {
+            rate: config.content_capture_rate,
+            scrubber: config.scrubber(),
+        });
+    }
     let _ = INSTALLED.set(botanu.clone());
     botanu
 }
@@ -240,16 +247,22 @@ pub fn is_active() -> bool {
         .is_some_and(|b| b.inner.mode != Mode::Disabled)
 }
 
+/// botanu's tracer with another instrumentation scope (trackers use `botanu.gen_ai`,
+/// `botanu.data`, …).
+pub(crate) fn tracer_with_scope(scope: &'static str) -> BoxedTracer {
+    match INSTALLED.get().and_then(|b| b.inner.provider.as_ref()) {
+        Some(p) => BoxedTracer::new(Box::new(
+            p.tracer_with_scope(InstrumentationScope::builder(scope).build()),
+        )),
+        None => BoxedTracer::new(Box::new(opentelemetry::trace::noop::NoopTracer::new())),
+    }
+}
+
 /// The tracer botanu's middleware and trackers use: botanu's provider in every mode (so in
 /// parallel mode run spans reach botanu, not the foreign provider); a no-op tracer when botanu
 /// is disabled or not installed.
 pub fn tracer() -> BoxedTracer {
-    match INSTALLED.get().and_then(|b| b.inner.provider.as_ref()) {
-        Some(p) => BoxedTracer::new(Box::new(
-            p.tracer_with_scope(InstrumentationScope::builder(SCOPE_NAME).build()),
-        )),
-        None => BoxedTracer::new(Box::new(opentelemetry::trace::noop::NoopTracer::new())),
-    }
+    tracer_with_scope(SCOPE_NAME)
 }
 
 /// The pipeline a user would give `SdkTracerProvider::builder()`, handed to botanu instead.

@@ -3,20 +3,25 @@
 #![warn(missing_docs)]
 
 pub mod baggage;
+pub mod capture;
 pub mod config;
+pub mod data;
 mod enricher;
 mod error;
 mod export;
 mod install;
 pub mod lifecycle;
+pub mod llm;
 #[cfg(feature = "reqwest")]
 mod outbound_reqwest;
 mod outcome;
+pub mod pii;
 pub mod propagation;
 pub mod run;
 mod sampling;
 mod scope;
 mod spawn;
+mod tracking;
 
 pub use baggage::{BaggageLookup, BaggagePropagator};
 /// Makes each call of a function one botanu run — the Rust form of the reference SDK's
@@ -49,12 +54,14 @@ pub use baggage::{BaggageLookup, BaggagePropagator};
 #[cfg(feature = "macros")]
 pub use botanu_macros::workflow;
 pub use config::BotanuConfig;
+pub use data::{track_db_operation, track_messaging_operation, track_storage_operation};
 pub use enricher::RunContextEnricher;
 pub use error::Error;
 pub use export::ExportStats;
 pub use install::{
     enable, enable_with, is_active, tracer, Botanu, BotanuBuilder, Mode, SCOPE_NAME,
 };
+pub use llm::{track_llm, track_tool_call};
 #[cfg(feature = "reqwest")]
 pub use outbound_reqwest::BotanuPropagation;
 pub use outcome::{emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome};

@@ -65,29 +65,27 @@ pub async fn send_tickets(addr: std::net::SocketAddr) {
 
 /// The simulated model call: a client span with token counts, as an LLM SDK would make.
 pub async fn ask_model(question: &str) -> String {
-    use opentelemetry::trace::{Span as _, Tracer};
-    let tracer = opentelemetry::global::tracer("support-desk");
-    let mut span = tracer
-        .span_builder("chat support-model-small")
-        .with_kind(opentelemetry::trace::SpanKind::Client)
-        .start(&tracer);
-    tokio::time::sleep(Duration::from_millis(15)).await;
-    let input_tokens = 40 + question.split_whitespace().count() as i64 * 3;
-    span.set_attribute(opentelemetry::KeyValue::new("gen_ai.provider.name", "demo"));
-    span.set_attribute(opentelemetry::KeyValue::new(
-        "gen_ai.request.model",
-        "support-model-small",
-    ));
-    span.set_attribute(opentelemetry::KeyValue::new(
-        "gen_ai.usage.input_tokens",
-        input_tokens,
-    ));
-    span.set_attribute(opentelemetry::KeyValue::new(
-        "gen_ai.usage.output_tokens",
-        64_i64,
-    ));
-    span.end();
-    format!("Thanks for asking \"{question}\": here is what to do next.")
+    let answer = format!("Thanks for asking \"{question}\": here is what to do next.");
+    let result: Result<String, std::convert::Infallible> =
+        botanu_core::llm::call("demo", "support-model-small", |call| async move {
+            call.set_request_params(botanu_core::llm::RequestParams {
+                temperature: Some(0.2),
+                max_tokens: Some(256),
+                ..Default::default()
+            })
+            .set_input_content(question);
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            let input_tokens = 40 + question.split_whitespace().count() as u64 * 3;
+            call.set_tokens((input_tokens, 64))
+                .set_finish_reason("stop")
+                .set_output_content(&answer);
+            Ok(answer)
+        })
+        .await;
+    match result {
+        Ok(answer) => answer,
+        Err(never) => match never {},
+    }
 }
 
 use botanu_tests::receiver::{ReceivedSpan, Val};

@@ -20,14 +20,22 @@ impl TestEnv {
     /// Installs botanu once for this process (later calls return the same environment);
     /// `then` runs once after installation (e.g. to set a `tracing` subscriber).
     pub fn get_or_init(then: impl FnOnce(&Botanu)) -> &'static TestEnv {
+        Self::get_or_init_with(|c| c, then)
+    }
+
+    /// [`TestEnv::get_or_init`] with the configuration adjusted by `configure` (on first use).
+    pub fn get_or_init_with(
+        configure: impl FnOnce(BotanuConfig) -> BotanuConfig,
+        then: impl FnOnce(&Botanu),
+    ) -> &'static TestEnv {
         static ENV: OnceLock<TestEnv> = OnceLock::new();
         ENV.get_or_init(|| {
             let receiver = Receiver::start().expect("start the receiver");
-            let botanu = botanu_core::enable_with(
+            let botanu = botanu_core::enable_with(configure(
                 BotanuConfig::default()
                     .with_endpoint(receiver.endpoint())
                     .with_schedule_delay(Duration::from_millis(20)),
-            )
+            ))
             .expect("install botanu");
             then(&botanu);
             TestEnv { receiver, botanu }

@@ -1,0 +1,82 @@
+//! Content capture (reference §12.1–12.2): which calls record their prompt and answer, and the
+//! pipeline text goes through before it is written — rate gate, PII scrub, truncation.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+use crate::pii::{truncate_chars, Scrubber};
+
+/// Default maximum of captured characters.
+pub const DEFAULT_MAX_CHARS: usize = 4096;
+
+/// Whether one call is captured at `rate` (≤ 0 never, ≥ 1 always, else with probability
+/// `rate`, independently per call).
+pub fn should_capture(rate: f64) -> bool {
+    if rate.is_nan() || rate <= 0.0 {
+        return false;
+    }
+    if rate >= 1.0 {
+        return true;
+    }
+    uniform() < rate
+}
+
+/// A uniform draw in [0, 1) from a per-thread xorshift generator seeded from the OS.
+fn uniform() -> f64 {
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut h = RandomState::new().build_hasher();
+            h.write_u64(0x9E37_79B9_7F4A_7C15);
+            h.finish() | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+/// What the installed configuration says about capture.
+#[derive(Debug)]
+pub(crate) struct CaptureSettings {
+    pub(crate) rate: f64,
+    pub(crate) scrubber: Option<Scrubber>,
+}
+
+pub(crate) static SETTINGS: OnceLock<CaptureSettings> = OnceLock::new();
+
+/// The text to write for captured content, or `None`: not captured (no installed botanu,
+/// rate gate), empty, or the scrubber failed (fail closed: nothing is written rather than
+/// unscrubbed text). Scrubbing runs before truncation, so PII past the cut is removed too.
+pub fn prepare(text: &str, max_chars: usize) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
+    let settings = SETTINGS.get()?;
+    if !should_capture(settings.rate) {
+        return None;
+    }
+    prepare_with(text, max_chars, settings.scrubber.as_ref())
+}
+
+/// The scrub-then-truncate pipeline with an explicit scrubber (`None` = no scrubbing).
+pub fn prepare_with(text: &str, max_chars: usize, scrubber: Option<&Scrubber>) -> Option<String> {
+    let scrubbed = match scrubber {
+        None => text.to_owned(),
+        Some(s) => match catch_unwind(AssertUnwindSafe(|| s.scrub(text).into_owned())) {
+            Ok(t) => t,
+            Err(_) => {
+                tracing::warn!(target: "botanu", "PII scrubbing failed; the content is not recorded");
+                return None;
+            }
+        },
+    };
+    Some(truncate_chars(&scrubbed, max_chars).to_owned())
+}

@@ -1,0 +1,121 @@
+//! The span guard shared by the LLM, tool and data trackers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue, Value};
+
+/// A tracker span: started at creation as a child of the current context (so it is in the
+/// current run and enriched), ended by `end()` or when the last handle is dropped — recording a
+/// `panic` error if it is dropped while unwinding.
+#[derive(Debug, Clone)]
+pub(crate) struct TrackedSpan {
+    state: Arc<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    cx: Context,
+    started: Instant,
+    ended: AtomicBool,
+    /// Written at the end with the duration in ms, if set.
+    duration_attr: Option<&'static str>,
+    /// Where the error class goes (`error.type`, `botanu.data.error`, …).
+    error_attr: &'static str,
+}
+
+impl TrackedSpan {
+    pub(crate) fn start(
+        scope: &'static str,
+        name: String,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        duration_attr: Option<&'static str>,
+        error_attr: &'static str,
+    ) -> Self {
+        let tracer = crate::install::tracer_with_scope(scope);
+        let parent = Context::current();
+        let span = tracer
+            .span_builder(name)
+            .with_kind(kind)
+            .with_attributes(attributes)
+            .start_with_context(&tracer, &parent);
+        TrackedSpan {
+            state: Arc::new(State {
+                cx: parent.with_span(span),
+                started: Instant::now(),
+                ended: AtomicBool::new(false),
+                duration_attr,
+                error_attr,
+            }),
+        }
+    }
+
+    /// The context with this span current (for work done inside the call).
+    pub(crate) fn context(&self) -> &Context {
+        &self.state.cx
+    }
+
+    pub(crate) fn set(&self, key: impl Into<opentelemetry::Key>, value: impl Into<Value>) {
+        self.state
+            .cx
+            .span()
+            .set_attribute(KeyValue::new(key, value));
+    }
+
+    pub(crate) fn set_error(&self, class: &str, message: &str) {
+        let span = self.state.cx.span();
+        span.set_attribute(KeyValue::new(self.state.error_attr, class.to_owned()));
+        span.add_event(
+            "exception",
+            vec![
+                KeyValue::new("exception.type", class.to_owned()),
+                KeyValue::new("exception.message", message.to_owned()),
+            ],
+        );
+        span.set_status(Status::error(format!("{class}: {message}")));
+    }
+
+    pub(crate) fn end(&self) {
+        self.state.end();
+    }
+}
+
+impl State {
+    fn end(&self) {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let span = self.cx.span();
+        if let Some(attr) = self.duration_attr {
+            span.set_attribute(KeyValue::new(
+                attr,
+                self.started.elapsed().as_secs_f64() * 1000.0,
+            ));
+        }
+        span.end();
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if !self.ended.load(Ordering::Acquire) && std::thread::panicking() {
+            let span = self.cx.span();
+            span.set_attribute(KeyValue::new(self.error_attr, "panic"));
+            span.set_status(Status::error("panic"));
+        }
+        self.end();
+    }
+}
+
+/// Keys written as they are when they already carry a known namespace, otherwise under
+/// `prefix` (e.g. `temperature` → `botanu.temperature`).
+pub(crate) fn metadata_key(prefix: &str, key: &str, keep_gen_ai: bool) -> String {
+    if key.starts_with("botanu.") || (keep_gen_ai && key.starts_with("gen_ai.")) {
+        key.to_owned()
+    } else {
+        format!("{prefix}{key}")
+    }
+}
