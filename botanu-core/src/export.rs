@@ -103,6 +103,8 @@ struct ObservedExporter<E> {
     counters: Arc<Counters>,
     failures: RateLimitedLog,
     endpoint: String,
+    /// Non-retryable rejections already explained (bit 0: 401/403, bit 1: other 4xx).
+    explained: std::sync::atomic::AtomicU8,
 }
 
 /// Counts a batch as failed if its export future is dropped before it finishes (timeout).
@@ -121,6 +123,25 @@ impl Drop for Settle<'_> {
             self.counters
                 .failed_requests
                 .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<E> ObservedExporter<E> {
+    /// Logs once (per kind) why a collector refuses exports that retrying cannot fix.
+    fn explain_rejection(&self, message: &str) {
+        let code = message
+            .rsplit("status code: ")
+            .next()
+            .and_then(|rest| rest.get(..3))
+            .and_then(|c| c.parse::<u16>().ok());
+        let (bit, text) = match code {
+            Some(401 | 403) => (1, "the collector refused botanu's credentials: check BOTANU_API_KEY (and that the endpoint is the botanu collector)"),
+            Some(c) if (400..500).contains(&c) && c != 429 => (2, "the collector rejected the export request; this is not retried"),
+            _ => return,
+        };
+        if self.explained.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+            tracing::error!(target: "botanu", endpoint = %self.endpoint, status = code.unwrap_or(0), "{text}");
         }
     }
 }
@@ -147,6 +168,7 @@ impl<E: SpanExporter> SpanExporter for ObservedExporter<E> {
                 self.counters
                     .failed_requests
                     .fetch_add(1, Ordering::Relaxed);
+                self.explain_rejection(&err.to_string());
                 if let Some(held_back) = self.failures.permit() {
                     tracing::warn!(
                         target: "botanu",
@@ -251,7 +273,17 @@ pub(crate) fn export_processor(
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_endpoint(resolved.traces_endpoint.clone())
         .with_headers(headers)
-        .with_timeout(config.export_timeout);
+        .with_timeout(config.export_timeout)
+        // Retryable answers (429, 502, 503, 504, connection errors) are retried with exponential
+        // backoff and jitter, honouring Retry-After, until the export timeout: a collector
+        // outage shorter than that loses nothing while the queue holds.
+        .with_retry_policy(
+            opentelemetry_otlp::RetryPolicy::default()
+                .with_max_retries(16)
+                .with_initial_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(5))
+                .with_max_jitter(Duration::from_millis(200)),
+        );
     if config.gzip {
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }
@@ -268,6 +300,7 @@ pub(crate) fn export_processor(
         counters: counters.clone(),
         failures: RateLimitedLog::new(Duration::from_secs(10)),
         endpoint: resolved.traces_endpoint.clone(),
+        explained: Default::default(),
     };
     // The batch processor's own queue is larger than our bound, so it never drops silently.
     let batch_config = BatchConfigBuilder::default()

@@ -43,6 +43,10 @@ fn defaults() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tls"),
+    ignore = "uses https endpoints: needs the tls feature"
+)]
 fn endpoint_precedence_and_normalization() {
     assert_eq!(
         endpoint(&env(&[
@@ -100,6 +104,10 @@ fn endpoint_precedence_and_normalization() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tls"),
+    ignore = "uses https endpoints: needs the tls feature"
+)]
 fn api_key_alone_goes_to_botanu_with_bearer() {
     let r = env(&[("BOTANU_API_KEY", KEY)]).resolve().unwrap();
     assert_eq!(r.traces_endpoint, "https://ingest.botanu.ai/v1/traces");
@@ -108,6 +116,10 @@ fn api_key_alone_goes_to_botanu_with_bearer() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tls"),
+    ignore = "uses https endpoints: needs the tls feature"
+)]
 fn api_key_only_to_trusted_final_endpoint_through_every_override() {
     let untrusted = [
         ("BOTANU_COLLECTOR_ENDPOINT", "http://custom:4318"),
@@ -164,6 +176,10 @@ fn api_key_only_to_trusted_final_endpoint_through_every_override() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tls"),
+    ignore = "uses https endpoints: needs the tls feature"
+)]
 fn explicit_authorization_header_suppresses_the_key() {
     let r = env(&[
         ("BOTANU_API_KEY", KEY),
@@ -207,6 +223,10 @@ fn trusted_hosts_follow_the_reference_list() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tls"),
+    ignore = "uses https endpoints: needs the tls feature"
+)]
 fn credentials_in_the_endpoint_are_removed() {
     let c = env(&[(
         "BOTANU_COLLECTOR_ENDPOINT",
@@ -278,6 +298,10 @@ fn disabled_flag() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tls"),
+    ignore = "uses https endpoints: needs the tls feature"
+)]
 fn invalid_values_are_errors_naming_the_variable() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (
@@ -360,4 +384,59 @@ fn invalid_values_are_errors_naming_the_variable() {
         .unwrap_err();
     assert_eq!(variable(err.clone()), "BOTANU_API_KEY");
     assert!(!err.to_string().contains("bad\nkey"));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VARS: [&str; 12] = [
+        "BOTANU_API_KEY",
+        "BOTANU_COLLECTOR_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "BOTANU_CONTENT_CAPTURE_RATE",
+        "BOTANU_MAX_QUEUE_SIZE",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "BOTANU_DISABLED",
+        "BOTANU_ENVIRONMENT",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any environment: configuration never panics, and what resolves is sane — an
+        /// http(s) endpoint without credentials, valid headers, a bearer only for trusted hosts.
+        #[test]
+        fn any_environment_resolves_or_names_a_variable(
+            values in proptest::collection::vec(proptest::option::of("\\PC{0,40}|http://[a-z.@:]{0,20}|[0-9.]{0,6}"), VARS.len())
+        ) {
+            let pairs: Vec<(&str, String)> = VARS
+                .iter()
+                .zip(values)
+                .filter_map(|(k, v)| v.map(|v| (*k, v)))
+                .collect();
+            let c = BotanuConfig::from_lookup(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
+            let _ = format!("{c:?}");
+            match c.resolve() {
+                Ok(r) => {
+                    prop_assert!(r.traces_endpoint.starts_with("http://") || r.traces_endpoint.starts_with("https://"));
+                    let uri: http::Uri = r.traces_endpoint.parse().unwrap();
+                    prop_assert!(!uri.authority().unwrap().as_str().contains('@'));
+                    for (k, v) in &r.headers {
+                        prop_assert!(http::HeaderName::from_bytes(k.as_bytes()).is_ok());
+                        prop_assert!(http::HeaderValue::from_str(v).is_ok());
+                    }
+                    if r.headers.contains_key("authorization") && !pairs.iter().any(|(k, _)| *k == "OTEL_EXPORTER_OTLP_HEADERS") {
+                        prop_assert!(is_trusted_host(uri.host().unwrap()));
+                    }
+                }
+                Err(Error::Config { variable, .. }) => prop_assert!(!variable.is_empty()),
+                Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+            }
+        }
+    }
 }
