@@ -65,17 +65,7 @@ pub fn query(name: &'static str) -> Query {
 
 impl Extract for Query {
     fn extract(&self, req: &HttpRequest) -> Option<String> {
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(&s.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        req.query_string().split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k) == self.0)
-                .then(|| decode(v))
-                .filter(|v| !v.is_empty())
-        })
+        botanu_core::lifecycle::query_param(req.query_string(), self.0)
     }
 }
 

@@ -393,6 +393,22 @@ pub fn http_request_attributes(method: &str, path: &str, route: Option<String>) 
     attributes
 }
 
+/// The value of parameter `name` in a URL query string, percent-decoded with `+` as space;
+/// `None` when absent or empty. Shared by the adapters' query extractors.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k) == name)
+            .then(|| decode(v))
+            .filter(|v| !v.is_empty())
+    })
+}
+
 /// The tail of an HTTP run once the response head is known: it ends the run exactly once when
 /// the response body ends — success, or failure for a 5xx (`error.type` = the status code) or a
 /// body error — and as canceled when dropped before that (the client went away).

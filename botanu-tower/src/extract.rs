@@ -67,20 +67,8 @@ pub fn query(name: &'static str) -> Query {
 
 impl Extract for Query {
     fn extract(&self, parts: &Parts) -> Option<String> {
-        let q = parts.uri.query()?;
-        q.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k) == self.0)
-                .then(|| decode(v))
-                .filter(|v| !v.is_empty())
-        })
+        botanu_core::lifecycle::query_param(parts.uri.query()?, self.0)
     }
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use botanu_actix::{emit_outcome, extract, set_correlation, Botanu, Outcome, Run};
-use botanu_core::BotanuConfig;
 use botanu_tests::http::{body, loopback_client, request, send};
 use botanu_tower::PropagateLayer;
 use tower::ServiceBuilder;
@@ -107,14 +106,7 @@ async fn main() -> std::io::Result<()> {
     } else {
         botanu_examples::local_receiver_unless_configured()
     };
-    let mut config = BotanuConfig::from_env()
-        .with_service_name("support-desk-actix")
-        .with_schedule_delay(Duration::from_millis(100));
-    if let Some(r) = &receiver {
-        config = config.with_endpoint(r.endpoint());
-    }
-    let botanu =
-        botanu_core::enable_with(config).unwrap_or_else(|e| panic!("botanu configuration: {e}"));
+    let botanu = botanu_examples::install("support-desk-actix", receiver.as_ref());
 
     let bind = if serve_only {
         std::env::var("BOTANU_EXAMPLE_ADDR").unwrap_or_else(|_| "127.0.0.1:3001".into())
@@ -143,28 +135,7 @@ async fn main() -> std::io::Result<()> {
     let handle = server.handle();
     let running = actix_web::rt::spawn(server);
     botanu_examples::send_tickets(addr).await;
-    let _ = botanu.force_flush();
-    match &receiver {
-        Some(r) => {
-            r.wait_for(Duration::from_secs(10), |spans| {
-                spans
-                    .iter()
-                    .filter(|s| s.name.starts_with("botanu.run/"))
-                    .count()
-                    >= 6
-            });
-            botanu_examples::print_runs(&r.spans());
-            println!(
-                "\nreceived over OTLP/HTTP at {}: {} spans",
-                r.endpoint(),
-                r.spans().len()
-            );
-        }
-        None => println!(
-            "\nexported to the configured endpoint: {:?}",
-            botanu.stats()
-        ),
-    }
+    botanu_examples::report(&botanu, receiver.as_ref(), 6);
     handle.stop(true).await;
     let _ = running.await;
     let _ = botanu.shutdown();

@@ -10,9 +10,8 @@
 //! the redelivery is attempt 2 of the same root (`retry_of`). A table of the runs follows.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
 
-use botanu_core::{workflow, BotanuConfig, RunContext};
+use botanu_core::{workflow, RunContext};
 
 struct Ticket {
     id: String,
@@ -55,13 +54,7 @@ async fn summarize(message: &Message) -> Result<String, ModelOverloaded> {
 #[tokio::main]
 async fn main() {
     let receiver = botanu_examples::local_receiver_unless_configured();
-    let mut config = BotanuConfig::from_env()
-        .with_service_name("queue-worker")
-        .with_schedule_delay(Duration::from_millis(100));
-    if let Some(r) = &receiver {
-        config = config.with_endpoint(r.endpoint());
-    }
-    let botanu = botanu_core::enable_with(config).unwrap_or_else(|e| panic!("botanu: {e}"));
+    let botanu = botanu_examples::install("queue-worker", receiver.as_ref());
 
     let mut queue = VecDeque::new();
     for (id, org, text) in [
@@ -110,21 +103,9 @@ async fn main() {
         }
     }
 
-    let _ = botanu.force_flush();
-    match &receiver {
-        Some(r) => {
-            // 3 intake runs + 4 summarizer runs.
-            r.wait_for(Duration::from_secs(10), |spans| {
-                spans
-                    .iter()
-                    .filter(|s| s.name.starts_with("botanu.run/"))
-                    .count()
-                    >= 7
-            });
-            botanu_examples::print_runs(&r.spans());
-            println!("\nQ-2's summarizer ran twice: attempt 1 failed, attempt 2 is its retry (same root run).");
-        }
-        None => println!("exported to the configured endpoint: {:?}", botanu.stats()),
-    }
+    botanu_examples::report(&botanu, receiver.as_ref(), 7);
+    println!(
+        "Q-2's summarizer ran twice: attempt 1 failed, attempt 2 is its retry (same root run)."
+    );
     let _ = botanu.shutdown();
 }

@@ -29,9 +29,7 @@ use axum::{Json, Router};
 use botanu_axum::{
     emit_outcome, extract, path_param, set_correlation, BotanuLayer, Outcome, PropagateLayer, Run,
 };
-use botanu_core::{Botanu, BotanuConfig};
 use botanu_tests::http::{body, loopback_client, request, send};
-use botanu_tests::receiver::Receiver;
 use opentelemetry::global;
 use opentelemetry::trace::Tracer;
 use tower::ServiceBuilder;
@@ -125,16 +123,6 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn install(receiver: Option<&Receiver>) -> Botanu {
-    let mut config = BotanuConfig::from_env()
-        .with_service_name("support-desk")
-        .with_schedule_delay(Duration::from_millis(100));
-    if let Some(r) = receiver {
-        config = config.with_endpoint(r.endpoint());
-    }
-    botanu_core::enable_with(config).unwrap_or_else(|e| panic!("botanu configuration: {e}"))
-}
-
 #[tokio::main]
 async fn main() {
     let serve_only = std::env::args().any(|a| a == "--serve");
@@ -143,7 +131,7 @@ async fn main() {
     } else {
         botanu_examples::local_receiver_unless_configured()
     };
-    let botanu = install(receiver.as_ref());
+    let botanu = botanu_examples::install("support-desk", receiver.as_ref());
 
     let billing = listen("127.0.0.1:0", billing_app()).await;
     if serve_only {
@@ -166,29 +154,6 @@ async fn main() {
 
     let app = listen("127.0.0.1:0", support_app(billing)).await;
     botanu_examples::send_tickets(app).await;
-    let _ = botanu.force_flush();
-
-    match &receiver {
-        Some(r) => {
-            // 5 support runs + 1 billing run, each with its spans.
-            r.wait_for(Duration::from_secs(10), |spans| {
-                spans
-                    .iter()
-                    .filter(|s| s.name.starts_with("botanu.run/"))
-                    .count()
-                    >= 6
-            });
-            botanu_examples::print_runs(&r.spans());
-            println!(
-                "\nreceived over OTLP/HTTP at {}: {} spans",
-                r.endpoint(),
-                r.spans().len()
-            );
-        }
-        None => println!(
-            "\nexported to the configured endpoint: {:?}",
-            botanu.stats()
-        ),
-    }
+    botanu_examples::report(&botanu, receiver.as_ref(), 6);
     let _ = botanu.shutdown();
 }

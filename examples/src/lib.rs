@@ -149,3 +149,42 @@ pub fn print_runs(spans: &[ReceivedSpan]) {
         );
     }
 }
+
+/// Installs botanu for a demo: from the environment, named `service`, exporting to `receiver`
+/// when there is one.
+pub fn install(service: &str, receiver: Option<&Receiver>) -> botanu_core::Botanu {
+    let mut config = botanu_core::BotanuConfig::from_env()
+        .with_service_name(service)
+        .with_schedule_delay(Duration::from_millis(100));
+    if let Some(r) = receiver {
+        config = config.with_endpoint(r.endpoint());
+    }
+    botanu_core::enable_with(config).unwrap_or_else(|e| panic!("botanu configuration: {e}"))
+}
+
+/// Flushes, then prints the runs `receiver` got (after at least `runs` run spans arrived), or
+/// the export counters when the demo exported elsewhere.
+pub fn report(botanu: &botanu_core::Botanu, receiver: Option<&Receiver>, runs: usize) {
+    let _ = botanu.force_flush();
+    match receiver {
+        Some(r) => {
+            r.wait_for(Duration::from_secs(10), |spans| {
+                spans
+                    .iter()
+                    .filter(|s| s.name.starts_with("botanu.run/"))
+                    .count()
+                    >= runs
+            });
+            print_runs(&r.spans());
+            println!(
+                "\nreceived over OTLP/HTTP at {}: {} spans",
+                r.endpoint(),
+                r.spans().len()
+            );
+        }
+        None => println!(
+            "\nexported to the configured endpoint: {:?}",
+            botanu.stats()
+        ),
+    }
+}
