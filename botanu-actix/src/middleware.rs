@@ -1,7 +1,6 @@
 //! [`Botanu`] (the `Transform` users hold), [`BotanuMiddleware`] and [`ResponseFuture`].
 
 use std::future::{ready, Future, Ready};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
@@ -11,8 +10,8 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
 use botanu_core::lifecycle::{
-    extract_inbound, finish_panicked, http_request_attributes, ActiveRun, ResponseRun, RunEnd,
-    RunSpec,
+    extract_inbound, finish_panicked, http_request_attributes, poll_in_run, ActiveRun, ResponseRun,
+    RunEnd, RunSpec,
 };
 use opentelemetry::propagation::Extractor;
 use opentelemetry::{Context, KeyValue};
@@ -254,18 +253,20 @@ where
                 .poll(task)
                 .map(|r| r.map(|res| res.map_body(|_, b| BotanuBody::passthrough(b))));
         };
-        let guard = running.cx.clone().attach();
-        let polled = catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(task)));
-        drop(guard);
-        match polled {
-            Err(payload) => {
-                if let Some(running) = this.run.take() {
-                    finish_panicked(running.active, &*payload);
+        let cx = running.cx.clone();
+        let run = &mut *this.run;
+        let polled = poll_in_run(
+            &cx,
+            || this.inner.as_mut().poll(task),
+            |payload| {
+                if let Some(running) = run.take() {
+                    finish_panicked(running.active, payload);
                 }
-                resume_unwind(payload)
-            }
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(Err(e))) => {
+            },
+        );
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => {
                 if let Some(running) = this.run.take() {
                     let status = e.as_response_error().status_code();
                     running.active.finish(
@@ -279,7 +280,7 @@ where
                 }
                 Poll::Ready(Err(e))
             }
-            Ok(Poll::Ready(Ok(mut response))) => {
+            Poll::Ready(Ok(mut response)) => {
                 let Some(running) = this.run.take() else {
                     return Poll::Ready(Ok(response.map_body(|_, b| BotanuBody::passthrough(b))));
                 };

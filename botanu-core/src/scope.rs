@@ -24,7 +24,6 @@
 //! ```
 
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
@@ -34,7 +33,7 @@ use opentelemetry::Context;
 use pin_project_lite::pin_project;
 
 use crate::lifecycle::{
-    error_class_of, extract_inbound, finish_panicked, ActiveRun, RunEnd, RunSpec,
+    error_class_of, extract_inbound, finish_panicked, poll_in_run, ActiveRun, RunEnd, RunSpec,
 };
 use crate::{RunContext, RunStatus};
 
@@ -173,21 +172,20 @@ impl WorkflowScope {
     }
 
     fn run_sync_with<R>(self, f: impl FnOnce() -> R, end: impl FnOnce(&R) -> RunEnd) -> R {
-        let active = self.start();
-        let result = {
-            let _inside = active.context().clone().attach();
-            catch_unwind(AssertUnwindSafe(f))
-        };
-        match result {
-            Ok(value) => {
-                active.finish(end(&value));
-                value
+        let mut active = Some(self.start());
+        let cx = active
+            .as_ref()
+            .map(|a| a.context().clone())
+            .unwrap_or_default();
+        let value = poll_in_run(&cx, f, |payload| {
+            if let Some(a) = active.take() {
+                finish_panicked(a, payload);
             }
-            Err(payload) => {
-                finish_panicked(active, &*payload);
-                resume_unwind(payload)
-            }
+        });
+        if let Some(a) = active {
+            a.finish(end(&value));
         }
+        value
     }
 
     /// Runs `attempt` up to `max_attempts` times until it returns `Ok`; each attempt is its own
@@ -287,25 +285,22 @@ impl<F: Future> Future for ScopeFuture<F> {
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<F::Output> {
         let mut this = self.project();
-        let polled = {
-            let _inside = this.cx.clone().attach();
-            catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(task)))
-        };
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => {
-                if let Some(active) = this.active.take() {
-                    active.finish((this.end)(&out));
+        let active = &mut *this.active;
+        let polled = poll_in_run(
+            this.cx,
+            || this.inner.as_mut().poll(task),
+            |payload| {
+                if let Some(active) = active.take() {
+                    finish_panicked(active, payload);
                 }
-                Poll::Ready(out)
-            }
-            Err(payload) => {
-                if let Some(active) = this.active.take() {
-                    finish_panicked(active, &*payload);
-                }
-                resume_unwind(payload)
+            },
+        );
+        if let Poll::Ready(out) = &polled {
+            if let Some(active) = this.active.take() {
+                active.finish((this.end)(out));
             }
         }
+        polled
     }
 }
 

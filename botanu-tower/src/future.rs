@@ -1,11 +1,10 @@
 //! [`ResponseFuture`]: polls the inner service under the run's context.
 
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{error_class_of, finish_panicked, ActiveRun, RunEnd};
+use botanu_core::lifecycle::{error_class_of, finish_panicked, poll_in_run, ActiveRun, RunEnd};
 use http::{HeaderValue, Response};
 use opentelemetry::Context;
 use pin_project_lite::pin_project;
@@ -70,18 +69,20 @@ where
                 .poll(task)
                 .map(|r| r.map(|res| res.map(BotanuBody::passthrough)));
         };
-        let guard = running.cx.clone().attach();
-        let polled = catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(task)));
-        drop(guard);
-        match polled {
-            Err(payload) => {
-                if let Some(running) = this.run.take() {
-                    finish_panicked(running.active, &*payload);
+        let cx = running.cx.clone();
+        let run = &mut *this.run;
+        let polled = poll_in_run(
+            &cx,
+            || this.inner.as_mut().poll(task),
+            |payload| {
+                if let Some(running) = run.take() {
+                    finish_panicked(running.active, payload);
                 }
-                resume_unwind(payload)
-            }
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(Err(e))) => {
+            },
+        );
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => {
                 if let Some(running) = this.run.take() {
                     running
                         .active
@@ -89,7 +90,7 @@ where
                 }
                 Poll::Ready(Err(e))
             }
-            Ok(Poll::Ready(Ok(mut response))) => {
+            Poll::Ready(Ok(mut response)) => {
                 let Some(running) = this.run.take() else {
                     return Poll::Ready(Ok(response.map(BotanuBody::passthrough)));
                 };
