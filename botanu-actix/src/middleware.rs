@@ -46,11 +46,7 @@ impl Botanu {
     /// Middleware for runs of `workflow`. Installs botanu from the environment unless it is
     /// already installed.
     pub fn workflow(workflow: impl Into<String>) -> Self {
-        if botanu_core::Botanu::get().is_none() {
-            if let Err(e) = botanu_core::enable() {
-                tracing::error!(target: "botanu", error = %e, "botanu could not be installed; requests are served without botanu runs");
-            }
-        }
+        botanu_core::ensure_installed();
         Botanu {
             config: Rc::new(Config {
                 workflow: workflow.into().into(),

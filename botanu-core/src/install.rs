@@ -239,6 +239,17 @@ impl Botanu {
     }
 }
 
+/// Installs botanu from the environment unless something installed it already; an invalid
+/// configuration is logged (the app keeps serving, without botanu runs). Called when an
+/// adapter's middleware is built, so a router with the layer works with no other setup.
+pub fn ensure_installed() {
+    if INSTALLED.get().is_none() {
+        if let Err(e) = enable() {
+            tracing::error!(target: "botanu", error = %e, "botanu could not be installed; requests are served without botanu runs");
+        }
+    }
+}
+
 /// Whether botanu is installed and not disabled: adapters pass requests straight through
 /// otherwise.
 pub fn is_active() -> bool {

@@ -59,7 +59,8 @@ pub use enricher::RunContextEnricher;
 pub use error::Error;
 pub use export::ExportStats;
 pub use install::{
-    enable, enable_with, is_active, tracer, Botanu, BotanuBuilder, Mode, SCOPE_NAME,
+    enable, enable_with, ensure_installed, is_active, tracer, Botanu, BotanuBuilder, Mode,
+    SCOPE_NAME,
 };
 pub use llm::{track_llm, track_tool_call};
 #[cfg(feature = "reqwest")]

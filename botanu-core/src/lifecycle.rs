@@ -17,7 +17,6 @@
 //! ```
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use opentelemetry::baggage::{Baggage, BaggageExt};
@@ -510,10 +509,7 @@ pub fn extract_inbound(headers: &dyn Extractor) -> Context {
     if headers.get("baggage").is_none() {
         return cx;
     }
-    static BAGGAGE: OnceLock<BaggagePropagator> = OnceLock::new();
-    BAGGAGE
-        .get_or_init(BaggagePropagator::new)
-        .extract_with_context(&cx, headers)
+    BaggagePropagator::new().extract_with_context(&cx, headers)
 }
 
 /// The error class of an error type, as the run records it: the type's name without module

@@ -125,10 +125,7 @@ impl PropagationPolicy {
         let without = cx.with_cleared_baggage();
         global::get_text_map_propagator(|p| p.inject_context(&without, injector));
         if baggage_allowed {
-            static BAGGAGE: OnceLock<BaggagePropagator> = OnceLock::new();
-            BAGGAGE
-                .get_or_init(BaggagePropagator::new)
-                .inject_context(cx, injector);
+            BaggagePropagator::new().inject_context(cx, injector);
         }
     }
 }

@@ -43,7 +43,7 @@ pub struct BotanuLayer<E = NoExtractor, C = NoExtractor, T = NoExtractor, R = No
     pub(crate) route: R,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct LayerConfig {
     pub(crate) workflow: Arc<str>,
     pub(crate) trust_inbound: bool,
@@ -53,7 +53,7 @@ pub(crate) struct LayerConfig {
 impl BotanuLayer {
     /// A layer for runs of `workflow` (a low-cardinality name, e.g. `"Customer Support"`).
     pub fn workflow(workflow: impl Into<String>) -> Self {
-        ensure_installed();
+        botanu_core::ensure_installed();
         BotanuLayer {
             config: Arc::new(LayerConfig {
                 workflow: workflow.into().into(),
@@ -68,23 +68,9 @@ impl BotanuLayer {
     }
 }
 
-fn ensure_installed() {
-    if botanu_core::Botanu::get().is_none() {
-        if let Err(e) = botanu_core::enable() {
-            tracing::error!(target: "botanu", error = %e, "botanu could not be installed; requests are served without botanu runs");
-        }
-    }
-}
-
 impl<E, C, T, R> BotanuLayer<E, C, T, R> {
     fn edit(mut self, f: impl FnOnce(&mut LayerConfig)) -> Self {
-        let mut config = LayerConfig {
-            workflow: self.config.workflow.clone(),
-            trust_inbound: self.config.trust_inbound,
-            run_id_header: self.config.run_id_header,
-        };
-        f(&mut config);
-        self.config = Arc::new(config);
+        f(Arc::make_mut(&mut self.config));
         self
     }
 
