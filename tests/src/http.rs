@@ -161,3 +161,30 @@ impl Drop for ActixServer {
         }
     }
 }
+
+async fn raw_get(addr: SocketAddr, path: &str, event: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut raw = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    raw.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nx-event: {event}\r\n\r\n").as_bytes())
+        .await
+        .expect("write request");
+    raw
+}
+
+/// A client that sends `GET path` (with header `x-event: event`) and goes away 200 ms later,
+/// before any response.
+pub async fn leave_before_response(addr: SocketAddr, path: &str, event: &str) {
+    let raw = raw_get(addr, path, event).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(raw);
+}
+
+/// A client that sends `GET path` (with header `x-event: event`), reads the start of the
+/// response and goes away mid-stream.
+pub async fn leave_mid_stream(addr: SocketAddr, path: &str, event: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut raw = raw_get(addr, path, event).await;
+    let mut buf = [0u8; 512];
+    let _ = raw.read(&mut buf).await.expect("read the response head");
+    drop(raw);
+}

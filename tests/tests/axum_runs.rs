@@ -15,7 +15,9 @@ use botanu_axum::{
     BusinessContext, Outcome, PropagateLayer, Run,
 };
 use botanu_tests::env::{completed_attr, TestEnv};
-use botanu_tests::http::{body, loopback_client, request, send, serve};
+use botanu_tests::http::{
+    body, leave_before_response, leave_mid_stream, loopback_client, request, send, serve,
+};
 use botanu_tests::receiver::{ReceivedSpan, Val};
 use opentelemetry::global;
 use opentelemetry::trace::{Tracer, TracerProvider};
@@ -332,29 +334,12 @@ async fn failure_panic_and_disconnect_statuses_and_the_server_keeps_serving() {
     );
 
     // The client goes away while the handler runs: canceled.
-    {
-        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
-        use tokio::io::AsyncWriteExt;
-        raw.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nx-event: status-gone\r\n\r\n")
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        drop(raw);
-    }
+    leave_before_response(addr, "/slow", "status-gone").await;
     let (run, _) = run_spans("status-gone", 1);
     assert_eq!(status_of(&run), "canceled");
 
     // The client goes away mid-stream: canceled, with the status already sent.
-    {
-        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        raw.write_all(b"GET /slow-stream HTTP/1.1\r\nHost: x\r\nx-event: status-midstream\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 256];
-        let _ = raw.read(&mut buf).await.unwrap();
-        drop(raw);
-    }
+    leave_mid_stream(addr, "/slow-stream", "status-midstream").await;
     let (run, _) = run_spans("status-midstream", 1);
     assert_eq!(status_of(&run), "canceled");
     assert_eq!(

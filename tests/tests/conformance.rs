@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use botanu_tests::env::{completed_attr, TestEnv};
-use botanu_tests::http::{body, loopback_client, request, send, serve, ActixServer};
+use botanu_tests::http::{
+    body, leave_before_response, leave_mid_stream, loopback_client, request, send, serve,
+    ActixServer,
+};
 use botanu_tests::receiver::{ReceivedSpan, Val};
 use opentelemetry::global;
 use opentelemetry::trace::Tracer;
-use tokio::io::AsyncWriteExt;
 
 const WORKFLOW: &str = "Conformance";
 
@@ -305,37 +307,9 @@ async fn run_suite(label: &str, addr: std::net::SocketAddr) -> BTreeMap<&'static
     .unwrap();
     assert_eq!(r.status, 200);
     // the client goes away while the handler runs
-    {
-        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
-        raw.write_all(
-            format!(
-                "GET /slow HTTP/1.1\r\nHost: x\r\nx-event: {}\r\n\r\n",
-                ev("gone")
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        drop(raw);
-    }
+    leave_before_response(addr, "/slow", &ev("gone")).await;
     // the client goes away mid-stream, after the response head
-    {
-        use tokio::io::AsyncReadExt;
-        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
-        raw.write_all(
-            format!(
-                "GET /slow-stream HTTP/1.1\r\nHost: x\r\nx-event: {}\r\n\r\n",
-                ev("midstream")
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-        let mut buf = [0u8; 512];
-        let _ = raw.read(&mut buf).await.unwrap();
-        drop(raw);
-    }
+    leave_mid_stream(addr, "/slow-stream", &ev("midstream")).await;
     // the server still serves
     let r = send(&mut client, body(get("/fail", &ev("after")), ""))
         .await
