@@ -48,6 +48,7 @@ const TRACES_PATH: &str = "/v1/traces";
 #[derive(Clone, PartialEq)]
 pub struct BotanuConfig {
     pub(crate) disabled: bool,
+    pub(crate) export: bool,
     pub(crate) api_key: Option<String>,
     /// (value, where it came from) — the source names the variable in errors.
     pub(crate) endpoint: Option<(String, EndpointSource)>,
@@ -97,6 +98,7 @@ impl Default for BotanuConfig {
     fn default() -> Self {
         BotanuConfig {
             disabled: false,
+            export: true,
             api_key: None,
             endpoint: None,
             headers: BTreeMap::new(),
@@ -129,6 +131,7 @@ impl fmt::Debug for BotanuConfig {
             .collect();
         f.debug_struct("BotanuConfig")
             .field("disabled", &self.disabled)
+            .field("export", &self.export)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field(
                 "endpoint",
@@ -277,6 +280,18 @@ impl BotanuConfig {
         self.disabled = disabled;
         self
     }
+    /// Whether spans are exported (default `true`). With `false` botanu still opens runs and
+    /// creates and enriches every span, but hands nothing to an exporter and opens no
+    /// connection: for local development, tests, and measuring the cost of run tracking alone.
+    ///
+    /// ```
+    /// let config = botanu_core::BotanuConfig::default().with_export(false);
+    /// assert!(!config.exports());
+    /// ```
+    pub fn with_export(mut self, export: bool) -> Self {
+        self.export = export;
+        self
+    }
     /// The botanu API key (`BOTANU_API_KEY`).
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
@@ -373,6 +388,10 @@ impl BotanuConfig {
     /// Whether botanu is turned off.
     pub fn is_disabled(&self) -> bool {
         self.disabled
+    }
+    /// Whether spans are exported ([`BotanuConfig::with_export`]).
+    pub fn exports(&self) -> bool {
+        self.export
     }
     /// The deployment environment.
     pub fn environment(&self) -> &str {

@@ -51,9 +51,17 @@ impl Counters {
         }
     }
 
-    fn in_flight(&self) -> u64 {
+    /// Takes a place in the queue unless `max` spans are already waiting or being exported.
+    /// Exact under concurrency: every caller counts itself in first, so at most `max`
+    /// reservations hold at once (the batch processor's queue, of the same size, never fills).
+    fn try_reserve(&self, max: u64) -> bool {
+        let before = self.queued.fetch_add(1, Ordering::Relaxed);
         let done = self.exported.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed);
-        self.queued.load(Ordering::Relaxed).saturating_sub(done)
+        if before.saturating_sub(done) >= max {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 }
 
@@ -220,7 +228,7 @@ impl SpanProcessor for ExportProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        if self.counters.in_flight() >= self.max_queue {
+        if !self.counters.try_reserve(self.max_queue) {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             if let Some(held_back) = self.drops.permit() {
                 tracing::warn!(
@@ -233,7 +241,6 @@ impl SpanProcessor for ExportProcessor {
             }
             return;
         }
-        self.counters.queued.fetch_add(1, Ordering::Relaxed);
         self.batch.on_end(span);
     }
 
@@ -302,9 +309,10 @@ pub(crate) fn export_processor(
         endpoint: resolved.traces_endpoint.clone(),
         explained: Default::default(),
     };
-    // The batch processor's own queue is larger than our bound, so it never drops silently.
+    // The batch processor's queue has our bound's size: `try_reserve` keeps it from filling, so
+    // it never drops silently. (It is preallocated: a few hundred bytes per slot.)
     let batch_config = BatchConfigBuilder::default()
-        .with_max_queue_size(config.max_queue_size.saturating_mul(2))
+        .with_max_queue_size(config.max_queue_size)
         .with_max_export_batch_size(config.max_export_batch_size)
         .with_scheduled_delay(config.schedule_delay)
         .build();

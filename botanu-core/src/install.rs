@@ -111,14 +111,17 @@ pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
     }
     let resolved = config.resolve()?;
     let foreign = global_provider_is_installed();
-    let exporter = export_processor(&config, &resolved)?;
-    let counters = exporter.counters();
-    let provider = SdkTracerProvider::builder()
+    let mut builder = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOn)
         .with_resource(resource(&config))
-        .with_span_processor(RunContextEnricher::new())
-        .with_span_processor(exporter)
-        .build();
+        .with_span_processor(RunContextEnricher::new());
+    let mut counters = Arc::default();
+    if config.export {
+        let exporter = export_processor(&config, &resolved)?;
+        counters = exporter.counters();
+        builder = builder.with_span_processor(exporter);
+    }
+    let provider = builder.build();
     let mode = if foreign {
         Mode::Parallel
     } else {
@@ -400,8 +403,14 @@ impl BotanuBuilder {
             return Ok(register(disabled(config)));
         }
         let resolved = config.resolve()?;
-        let exporter = export_processor(&config, &resolved)?;
-        let counters = exporter.counters();
+        let exporter = if config.export {
+            Some(export_processor(&config, &resolved)?)
+        } else {
+            None
+        };
+        let counters = exporter
+            .as_ref()
+            .map_or_else(Arc::default, |e| e.counters());
 
         let sampler = self
             .sampler
@@ -414,7 +423,9 @@ impl BotanuBuilder {
         for p in self.processors {
             b = b.with_span_processor(SampledSpanProcessor::sampled_only(BoxedProcessor(p)));
         }
-        b = b.with_span_processor(exporter);
+        if let Some(exporter) = exporter {
+            b = b.with_span_processor(exporter);
+        }
         if let Some(g) = self.id_generator {
             b = b.with_id_generator(BoxedIdGenerator(g));
         }
@@ -508,7 +519,11 @@ fn log_installed(
     config: &BotanuConfig,
     sampler: Option<&str>,
 ) {
-    let endpoint = redact_url(&resolved.traces_endpoint);
+    let endpoint = if config.export {
+        redact_url(&resolved.traces_endpoint)
+    } else {
+        "none (export off)".to_owned()
+    };
     if resolved.had_credentials {
         tracing::error!(target: "botanu", source = resolved.endpoint_source, "the collector endpoint carried user:password credentials; they were removed. Use BOTANU_API_KEY or OTEL_EXPORTER_OTLP_HEADERS instead");
     }

@@ -4,7 +4,8 @@
 //! them with `opentelemetry-proto`, and keeps every span with its resource and attributes.
 //! Tests wait for a condition with a timeout, and can make it answer with an error status or
 //! a delay to simulate an outage. [`Receiver::start_tls`] serves HTTPS with a fresh
-//! self-signed certificate. It runs on its own thread and stops when dropped.
+//! self-signed certificate; [`Receiver::start_counting`] keeps only counts, for load runs of
+//! millions of spans. It runs on its own thread and stops when dropped.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -120,10 +121,14 @@ struct Behaviour {
 struct Store {
     spans: Vec<ReceivedSpan>,
     requests: Vec<ReceivedRequest>,
+    /// Spans accepted (answered 2xx), kept or not.
+    accepted: usize,
 }
 
 #[derive(Debug)]
 struct Shared {
+    /// Whether spans and requests are kept (not only counted).
+    keep: bool,
     store: Mutex<Store>,
     changed: Condvar,
     behaviour: Mutex<Behaviour>,
@@ -148,7 +153,13 @@ struct TlsFiles {
 impl Receiver {
     /// Starts a receiver on `127.0.0.1` with a free port.
     pub fn start() -> std::io::Result<Receiver> {
-        Self::start_with(None)
+        Self::start_with(None, true)
+    }
+
+    /// Starts a receiver that decodes every request but keeps only the number of spans it
+    /// accepted ([`Receiver::accepted`]): its memory stays flat however long it runs.
+    pub fn start_counting() -> std::io::Result<Receiver> {
+        Self::start_with(None, false)
     }
 
     /// Starts an HTTPS receiver on `127.0.0.1` with a fresh self-signed certificate for
@@ -169,8 +180,10 @@ impl Receiver {
                 rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
             )
             .map_err(|e| err(e.to_string()))?;
-        let mut receiver =
-            Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))?;
+        let mut receiver = Self::start_with(
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+            true,
+        )?;
         let ca_pem = std::env::temp_dir().join(format!(
             "botanu-receiver-{}-{}.pem",
             std::process::id(),
@@ -186,11 +199,12 @@ impl Receiver {
         self.tls.as_ref().map(|t| t.ca_pem.as_path())
     }
 
-    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<Receiver> {
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>, keep: bool) -> std::io::Result<Receiver> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
+            keep,
             store: Mutex::default(),
             changed: Condvar::new(),
             behaviour: Mutex::new(Behaviour {
@@ -239,10 +253,24 @@ impl Receiver {
     /// Waits until `condition` holds for the spans received, or `timeout` passes. Returns
     /// whether it holds.
     pub fn wait_for(&self, timeout: Duration, condition: impl Fn(&[ReceivedSpan]) -> bool) -> bool {
+        self.wait_until(timeout, |store| condition(&store.spans))
+    }
+
+    /// Spans accepted so far (answered 2xx), also by a counting receiver.
+    pub fn accepted(&self) -> usize {
+        self.lock().accepted
+    }
+
+    /// Waits until at least `n` spans were accepted (works for a counting receiver too).
+    pub fn wait_for_accepted(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |store| store.accepted >= n)
+    }
+
+    fn wait_until(&self, timeout: Duration, condition: impl Fn(&Store) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut store = self.lock();
         loop {
-            if condition(&store.spans) {
+            if condition(&store) {
                 return true;
             }
             let now = Instant::now();
@@ -377,24 +405,28 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     let decoded = if path != "/v1/traces" {
         Err(StatusCode::NOT_FOUND)
     } else {
-        decode(&body, gzip).map_err(|_| StatusCode::BAD_REQUEST)
+        decode(&body, gzip, shared.keep).map_err(|_| StatusCode::BAD_REQUEST)
     };
-    let (status, spans) = match decoded {
-        Err(status) => (status, Vec::new()),
-        Ok(spans) => (
+    let (status, count, spans) = match decoded {
+        Err(status) => (status, 0, Vec::new()),
+        Ok((count, spans)) => (
             StatusCode::from_u16(behaviour.status).unwrap_or(StatusCode::OK),
+            count,
             spans,
         ),
     };
     {
         let mut store = shared.store.lock().unwrap_or_else(|e| e.into_inner());
-        store.requests.push(ReceivedRequest {
-            path,
-            headers,
-            status: status.as_u16(),
-            spans: spans.len(),
-        });
+        if shared.keep {
+            store.requests.push(ReceivedRequest {
+                path,
+                headers,
+                status: status.as_u16(),
+                spans: count,
+            });
+        }
         if status.is_success() {
+            store.accepted += count;
             store.spans.extend(spans);
         }
     }
@@ -417,7 +449,8 @@ fn answer(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     response
 }
 
-fn decode(body: &[u8], gzip: bool) -> Result<Vec<ReceivedSpan>, String> {
+/// The number of spans in a request and, when `keep`, the spans themselves.
+fn decode(body: &[u8], gzip: bool, keep: bool) -> Result<(usize, Vec<ReceivedSpan>), String> {
     let mut raw = Vec::new();
     let bytes = if gzip {
         flate2::read::GzDecoder::new(body)
@@ -429,6 +462,15 @@ fn decode(body: &[u8], gzip: bool) -> Result<Vec<ReceivedSpan>, String> {
         body
     };
     let request = ExportTraceServiceRequest::decode(bytes).map_err(|e| e.to_string())?;
+    let count = request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum();
+    if !keep {
+        return Ok((count, Vec::new()));
+    }
     let mut out = Vec::new();
     for rs in request.resource_spans {
         let resource = rs
@@ -461,7 +503,7 @@ fn decode(body: &[u8], gzip: bool) -> Result<Vec<ReceivedSpan>, String> {
             }
         }
     }
-    Ok(out)
+    Ok((count, out))
 }
 
 fn attrs(kvs: &[KeyValue]) -> BTreeMap<String, Val> {

@@ -90,6 +90,7 @@ fn receives_protobuf_and_gzip() {
         200
     );
     assert!(r.wait_for_spans(3, Duration::from_secs(5)));
+    assert_eq!(r.accepted(), 3);
     let spans = r.spans();
     let names: Vec<_> = spans.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c"]);
@@ -128,6 +129,31 @@ fn simulates_outages_and_delays() {
     let started = Instant::now();
     assert!(!r.wait_for(Duration::from_millis(100), |s| s.len() > 5));
     assert!(started.elapsed() >= Duration::from_millis(100));
+}
+
+#[test]
+fn counting_receiver_keeps_counts_only() {
+    let r = Receiver::start_counting().unwrap();
+    assert_eq!(
+        post(&r, "/v1/traces", &request_body(&["a", "b"]), false),
+        200
+    );
+    r.respond_with(503);
+    assert_eq!(post(&r, "/v1/traces", &request_body(&["lost"]), false), 503);
+    r.accept();
+    assert_eq!(
+        post(
+            &r,
+            "/v1/traces",
+            &gzip(&request_body(&["c", "d", "e"])),
+            true
+        ),
+        200
+    );
+    assert_eq!(post(&r, "/v1/traces", b"junk", false), 400);
+    assert!(r.wait_for_accepted(5, Duration::from_secs(5)));
+    assert_eq!(r.accepted(), 5, "the 503 answer's span is not counted");
+    assert!(r.spans().is_empty() && r.requests().is_empty());
 }
 
 #[test]
