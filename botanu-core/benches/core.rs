@@ -115,12 +115,9 @@ fn pii_and_llm(c: &mut Criterion) {
         b.iter(|| black_box(scrubber.scrub(black_box(&prompt))))
     });
 
-    // botanu installed, exporting to a closed local port (export fails fast and is counted).
-    let _ = botanu_core::enable_with(
-        botanu_core::BotanuConfig::default()
-            .with_endpoint("http://127.0.0.1:9")
-            .with_max_queue_size(1 << 20),
-    );
+    // botanu installed with export off: spans are created, enriched and dropped, so no
+    // export thread competes with the measurement.
+    let _ = botanu_core::enable_with(botanu_core::BotanuConfig::default().with_export(false));
     let run = RunContext::new("Customer Support", "ticket-42", "acme");
     let _inside = run.to_context(&Context::new()).attach();
     c.bench_function("track_llm + 6 attributes + end (in a run)", |b| {
@@ -135,11 +132,76 @@ fn pii_and_llm(c: &mut Criterion) {
     });
 }
 
+/// A run started and finished through the lifecycle every adapter uses (botanu installed, export
+/// off): run context, baggage, run span with its attributes and both events, end.
+fn run_lifecycle(c: &mut Criterion) {
+    use botanu_core::lifecycle::{RunEnd, RunSpec};
+    let _ = botanu_core::enable_with(botanu_core::BotanuConfig::default().with_export(false));
+    let parent = Context::new();
+    c.bench_function("run start + finish (lifecycle)", |b| {
+        b.iter(|| {
+            RunSpec::new("Customer Support")
+                .event_id(Some("ticket-42".into()))
+                .customer_id(Some("acme".into()))
+                .start(black_box(&parent))
+                .finish(RunEnd::new(botanu_core::RunStatus::Success));
+        })
+    });
+}
+
+/// OTLP protobuf encoding of a batch of 512 spans, enriched (inside a run) vs plain: what the
+/// run attributes cost the exporter.
+fn export_encoding(c: &mut Criterion) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+    use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+    use prost::Message;
+
+    let batch = |in_run: bool| -> Vec<SpanData> {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(RunContextEnricher::new())
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let tracer = provider.tracer("app");
+        let run = RunContext::new("Customer Support", "ticket-42", "acme");
+        let cx = if in_run {
+            run.to_context(&Context::new())
+        } else {
+            Context::new()
+        };
+        for _ in 0..512 {
+            let mut span = tracer.start_with_context("llm call", &cx);
+            span.set_attribute(KeyValue::new("gen_ai.usage.input_tokens", 412));
+            span.end();
+        }
+        exporter.get_finished_spans().unwrap()
+    };
+    let resource =
+        ResourceAttributesWithSchema::from(&opentelemetry_sdk::Resource::builder().build());
+    let mut g = c.benchmark_group("OTLP encode, 512 spans");
+    g.throughput(criterion::Throughput::Elements(512));
+    for (name, spans) in [("plain", batch(false)), ("in a run", batch(true))] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let request = ExportTraceServiceRequest {
+                    resource_spans: group_spans_by_resource_and_scope(spans.clone(), &resource),
+                };
+                black_box(request.encode_to_vec())
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     enricher,
     sampled_processor,
     run_context,
-    pii_and_llm
+    run_lifecycle,
+    pii_and_llm,
+    export_encoding
 );
 criterion_main!(benches);

@@ -55,10 +55,15 @@ impl RunContextEnricher {
     }
 }
 
+/// Marks the context a run span is started with: the lifecycle writes every run attribute on
+/// it already, so the enricher has nothing to add (and skips copying the span's data).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunSpanStart;
+
 impl SpanProcessor for RunContextEnricher {
     fn on_start(&self, span: &mut Span, cx: &Context) {
         let baggage = cx.baggage();
-        if baggage.is_empty() {
+        if baggage.is_empty() || cx.get::<RunSpanStart>().is_some() {
             return;
         }
         // One pass over the (small) baggage beats seven hashed lookups.

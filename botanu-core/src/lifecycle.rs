@@ -201,7 +201,8 @@ impl<'a> RunSpec<'a> {
             .span_builder(format!("botanu.run/{}", run.workflow()))
             .with_kind(self.kind)
             .with_attributes(attributes)
-            .start_with_context(&tracer, &run_cx);
+            // The run span already carries every run attribute: the enricher skips it.
+            .start_with_context(&tracer, &run_cx.with_value(crate::enricher::RunSpanStart));
         let cx = run_cx.with_span(span);
         cx.span().add_event(
             EVENT_STARTED,

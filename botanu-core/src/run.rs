@@ -792,13 +792,33 @@ pub(crate) fn python_isoformat_utc(t: SystemTime) -> String {
     let (y, m, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Digits pushed by hand: `write!` cost more than the rest of starting a run's span.
     let mut s = String::with_capacity(32);
-    let _ = write!(s, "{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}");
+    push_digits(&mut s, y.clamp(0, 9999) as u64, 4);
+    s.push('-');
+    push_digits(&mut s, u64::from(m), 2);
+    s.push('-');
+    push_digits(&mut s, u64::from(day), 2);
+    s.push('T');
+    push_digits(&mut s, hh, 2);
+    s.push(':');
+    push_digits(&mut s, mm, 2);
+    s.push(':');
+    push_digits(&mut s, ss, 2);
     if micros != 0 {
-        let _ = write!(s, ".{micros:06}");
+        s.push('.');
+        push_digits(&mut s, u64::from(micros), 6);
     }
     s.push_str("+00:00");
     s
+}
+
+/// Pushes the last `width` decimal digits of `n`, zero-padded.
+fn push_digits(s: &mut String, n: u64, width: u32) {
+    for i in (0..width).rev() {
+        let digit = (n / 10u64.pow(i)) % 10;
+        s.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
