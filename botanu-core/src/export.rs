@@ -219,8 +219,9 @@ pub(crate) struct ExportProcessor {
 }
 
 impl ExportProcessor {
-    pub(crate) fn counters(&self) -> Arc<Counters> {
-        self.counters.clone()
+    /// The counters behind `Botanu::stats()`: this processor's, or zeros without one.
+    pub(crate) fn counters_of(processor: Option<&ExportProcessor>) -> Arc<Counters> {
+        processor.map_or_else(Arc::default, |p| p.counters.clone())
     }
 }
 
@@ -268,11 +269,17 @@ impl SpanProcessor for ExportProcessor {
 }
 
 /// Builds the OTLP/HTTP exporter and botanu's export processor.
+/// botanu's export processor for `config`, or `None` when export is off
+/// ([`BotanuConfig::with_export`]).
 pub(crate) fn export_processor(
     config: &BotanuConfig,
     resolved: &ResolvedExport,
-) -> Result<ExportProcessor, Error> {
+) -> Result<Option<ExportProcessor>, Error> {
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+
+    if !config.export {
+        return Ok(None);
+    }
 
     let headers = resolved.headers.clone().into_iter().collect();
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
@@ -319,12 +326,12 @@ pub(crate) fn export_processor(
     let batch = BatchSpanProcessor::builder(observed)
         .with_batch_config(batch_config)
         .build();
-    Ok(ExportProcessor {
+    Ok(Some(ExportProcessor {
         batch,
         counters,
         max_queue: config.max_queue_size as u64,
         drops: RateLimitedLog::new(Duration::from_secs(10)),
-    })
+    }))
 }
 
 /// HTTPS export through reqwest's rustls stack. Extra CA certificates come from

@@ -33,7 +33,7 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 
 use crate::config::{redact_url, BotanuConfig, ResolvedExport};
-use crate::export::{export_processor, Counters, ExportStats};
+use crate::export::{export_processor, Counters, ExportProcessor, ExportStats};
 use crate::{
     BaggagePropagator, Error, PreservingSampler, RunContextEnricher, SampledSpanProcessor,
 };
@@ -111,14 +111,13 @@ pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
     }
     let resolved = config.resolve()?;
     let foreign = global_provider_is_installed();
+    let exporter = export_processor(&config, &resolved)?;
+    let counters = ExportProcessor::counters_of(exporter.as_ref());
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOn)
         .with_resource(resource(&config))
         .with_span_processor(RunContextEnricher::new());
-    let mut counters = Arc::default();
-    if config.export {
-        let exporter = export_processor(&config, &resolved)?;
-        counters = exporter.counters();
+    if let Some(exporter) = exporter {
         builder = builder.with_span_processor(exporter);
     }
     let provider = builder.build();
@@ -403,14 +402,8 @@ impl BotanuBuilder {
             return Ok(register(disabled(config)));
         }
         let resolved = config.resolve()?;
-        let exporter = if config.export {
-            Some(export_processor(&config, &resolved)?)
-        } else {
-            None
-        };
-        let counters = exporter
-            .as_ref()
-            .map_or_else(Arc::default, |e| e.counters());
+        let exporter = export_processor(&config, &resolved)?;
+        let counters = ExportProcessor::counters_of(exporter.as_ref());
 
         let sampler = self
             .sampler
