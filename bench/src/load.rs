@@ -28,6 +28,16 @@ pub fn pin_self(core: &str) {
         .status();
 }
 
+/// `program`, run through `taskset -c core` when `pin`.
+fn pinned(program: &str, core: &str, pin: bool) -> Command {
+    if !pin {
+        return Command::new(program);
+    }
+    let mut c = Command::new("taskset");
+    c.args(["-c", core, program]);
+    c
+}
+
 /// A running server process.
 pub struct Server {
     child: Child,
@@ -51,14 +61,7 @@ impl Server {
         pin: bool,
         ready: fn(&str) -> Option<SocketAddr>,
     ) -> Result<Server, String> {
-        let mut cmd = if pin {
-            let mut c = Command::new("taskset");
-            c.args(["-c", SERVER_CORE, program]);
-            c
-        } else {
-            Command::new(program)
-        };
-        let mut child = cmd
+        let mut child = pinned(program, SERVER_CORE, pin)
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -210,13 +213,7 @@ pub fn wrk(
     pin: bool,
     script: Option<&str>,
 ) -> Result<WrkResult, String> {
-    let mut cmd = if pin {
-        let mut c = Command::new("taskset");
-        c.args(["-c", LOAD_CORE, "wrk"]);
-        c
-    } else {
-        Command::new("wrk")
-    };
+    let mut cmd = pinned("wrk", LOAD_CORE, pin);
     cmd.args([
         "-t1",
         &format!("-c{connections}"),
