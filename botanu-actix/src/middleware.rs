@@ -3,6 +3,7 @@
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use actix_web::body::MessageBody;
@@ -37,7 +38,7 @@ pub struct Botanu<E = NoExtractor, C = NoExtractor, T = NoExtractor> {
 
 #[derive(Debug, Clone)]
 struct Config {
-    workflow: Rc<str>,
+    workflow: Arc<str>,
     trust_inbound: bool,
     run_id_header: bool,
 }
@@ -174,7 +175,7 @@ where
             .map(str::to_owned);
         let route = req.match_pattern();
         let route_known = route.is_some();
-        let active = RunSpec::new(&*b.config.workflow)
+        let active = RunSpec::new(b.config.workflow.clone())
             .event_id(b.event_id.extract(http))
             .customer_id(b.customer_id.extract(http))
             .tenant_id(b.tenant_id.extract(http))

@@ -22,7 +22,7 @@ use std::hash::{BuildHasher, Hash};
 use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::{Context, StringValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::run::RunContext;
@@ -130,9 +130,46 @@ impl<K: AsRef<str>, V: AsRef<str>> BaggageLookup for Vec<(K, V)> {
 // ---- run <-> context ----------------------------------------------------------------------
 
 /// The run carried in a [`Context`] next to its baggage, so code inside the run gets the very
-/// object the lifecycle owns (shared cancellation and outcome state), not a copy.
+/// object the lifecycle owns (shared cancellation and outcome state), not a copy; with the
+/// attributes the enricher stamps on every span of the run, worked out once per run.
 #[derive(Debug)]
-struct CurrentRun(RunContext);
+pub(crate) struct CurrentRun {
+    run: RunContext,
+    enriched: Box<[KeyValue]>,
+}
+
+impl CurrentRun {
+    /// The attributes for spans started inside the run: the [`keys::ENRICHED`] entries of the
+    /// run's baggage (its own values, and an outer tenant it does not override).
+    pub(crate) fn enriched(&self) -> &[KeyValue] {
+        &self.enriched
+    }
+}
+
+/// The attributes [`RunContextEnricher`](crate::RunContextEnricher) stamps for `baggage`: its
+/// non-empty [`keys::ENRICHED`] entries, in that order.
+pub(crate) fn enriched_attributes(baggage: &Baggage) -> Box<[KeyValue]> {
+    enriched_values(baggage)
+        .into_iter()
+        .zip(keys::ENRICHED)
+        .filter_map(|(value, key)| value.map(|v| KeyValue::new(key, v.clone())))
+        .collect()
+}
+
+/// One pass over the (small) baggage instead of seven hashed lookups.
+fn enriched_values(baggage: &Baggage) -> [Option<&StringValue>; 7] {
+    let mut found: [Option<&StringValue>; 7] = [None; 7];
+    for (key, (value, _)) in baggage {
+        let key = key.as_str();
+        if !key.starts_with(keys::PREFIX) || value.as_str().is_empty() {
+            continue;
+        }
+        if let Some(i) = keys::ENRICHED.iter().position(|k| *k == key) {
+            found[i] = Some(value);
+        }
+    }
+    found
+}
 
 impl RunContext {
     /// A child of `parent` that carries this run: the run's baggage entries layered over the
@@ -148,7 +185,7 @@ impl RunContext {
         // Our entries first: if the parent's baggage is near the W3C limits, ours win.
         // Shared strings: the enricher clones each value onto every span of the run.
         self.for_each_baggage_entry(|k, v| {
-            baggage.insert(k, std::sync::Arc::<str>::from(v));
+            baggage.insert(k, v);
         });
         for (key, (value, metadata)) in parent.baggage() {
             let k = key.as_str();
@@ -157,9 +194,11 @@ impl RunContext {
             }
             baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
         }
-        parent
-            .with_baggage(baggage)
-            .with_value(CurrentRun(self.clone()))
+        let enriched = enriched_attributes(&baggage);
+        parent.with_baggage(baggage).with_value(CurrentRun {
+            run: self.clone(),
+            enriched,
+        })
     }
 
     /// The run of the current context, if code is running inside one.
@@ -172,13 +211,13 @@ impl RunContext {
 
     /// The run object a botanu lifecycle put in `cx` (not one rebuilt from baggage).
     pub(crate) fn from_context_local(cx: &Context) -> Option<RunContext> {
-        cx.get::<CurrentRun>().map(|r| r.0.clone())
+        cx.get::<CurrentRun>().map(|r| r.run.clone())
     }
 
     /// The run carried by `cx` (see [`current`](Self::current)).
     pub fn from_context(cx: &Context) -> Option<RunContext> {
         match cx.get::<CurrentRun>() {
-            Some(run) => Some(run.0.clone()),
+            Some(current) => Some(current.run.clone()),
             None => RunContext::from_baggage(cx.baggage()),
         }
     }

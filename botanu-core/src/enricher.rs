@@ -4,23 +4,29 @@ use std::time::Duration;
 
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::Span as _;
-use opentelemetry::{Context, KeyValue, StringValue};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-use crate::baggage::keys;
+use crate::baggage::{enriched_attributes, CurrentRun};
 
 /// A [`SpanProcessor`] that copies the run's baggage onto each span as it starts.
 ///
-/// On `on_start` it reads the seven keys of [`keys::ENRICHED`] (`botanu.run_id`,
-/// `botanu.workflow`, `botanu.event_id`, `botanu.customer_id`, `botanu.environment`,
-/// `botanu.tenant_id`, `botanu.parent_run_id`) from the baggage of the **parent context the SDK
-/// hands it** and sets each non-empty one as a string attribute, unless the span already has
-/// that attribute (from its builder or an earlier processor): it never overwrites.
+/// On `on_start` it reads the seven keys of [`keys::ENRICHED`](crate::baggage::keys::ENRICHED)
+/// (`botanu.run_id`, `botanu.workflow`, `botanu.event_id`, `botanu.customer_id`,
+/// `botanu.environment`, `botanu.tenant_id`, `botanu.parent_run_id`) from the baggage of the
+/// **parent context the SDK hands it** and sets each non-empty one as a string attribute,
+/// unless the span already has that attribute (from its builder or an earlier processor): it
+/// never overwrites.
 ///
-/// It reads nothing and allocates nothing when the context carries no botanu baggage, so
-/// spans outside runs cost one empty-baggage check. `on_end`, `force_flush` and `shutdown` do
-/// nothing. Put it **before** exporting processors so that they see the attributes.
+/// Inside a run made current by botanu ([`RunContext::to_context`](crate::RunContext::to_context),
+/// the layers, scopes) the values are those of that run — the run
+/// [`RunContext::current`](crate::RunContext::current) returns — worked out once when the run
+/// started, so a span costs reference-count bumps, not a baggage scan. Elsewhere (a context
+/// that only has baggage, e.g. extracted from a request) it scans the baggage. It reads nothing
+/// and allocates nothing when the context carries no botanu baggage, so spans outside runs
+/// cost two context lookups. `on_end`, `force_flush` and `shutdown` do nothing. Put it
+/// **before** exporting processors so that they see the attributes.
 ///
 /// ```
 /// use botanu_core::{RunContext, RunContextEnricher};
@@ -62,39 +68,18 @@ pub(crate) struct RunSpanStart;
 
 impl SpanProcessor for RunContextEnricher {
     fn on_start(&self, span: &mut Span, cx: &Context) {
+        if let Some(current) = cx.get::<CurrentRun>() {
+            // Inside a run botanu started: its attributes were worked out when it started.
+            if cx.get::<RunSpanStart>().is_none() {
+                set_absent(span, current.enriched());
+            }
+            return;
+        }
         let baggage = cx.baggage();
-        if baggage.is_empty() || cx.get::<RunSpanStart>().is_some() {
+        if baggage.is_empty() {
             return;
         }
-        // One pass over the (small) baggage beats seven hashed lookups.
-        let mut found: [Option<&StringValue>; 7] = [None; 7];
-        let mut any = false;
-        for (key, (value, _)) in baggage {
-            let key = key.as_str();
-            if !key.starts_with(keys::PREFIX) || value.as_str().is_empty() {
-                continue;
-            }
-            if let Some(i) = keys::ENRICHED.iter().position(|k| *k == key) {
-                found[i] = Some(value);
-                any = true;
-            }
-        }
-        if !any {
-            return;
-        }
-        // The SDK span exposes its attributes only through a copy; taken only for spans that
-        // are inside a run.
-        let existing = span
-            .exported_data()
-            .map(|d| d.attributes)
-            .unwrap_or_default();
-        for (value, key) in found.into_iter().zip(keys::ENRICHED) {
-            let Some(value) = value else { continue };
-            if existing.iter().any(|kv| kv.key.as_str() == key) {
-                continue;
-            }
-            span.set_attribute(KeyValue::new(key, value.clone()));
-        }
+        set_absent(span, &enriched_attributes(baggage));
     }
 
     fn on_end(&self, _span: SpanData) {}
@@ -105,5 +90,23 @@ impl SpanProcessor for RunContextEnricher {
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
+    }
+}
+
+/// Sets each attribute the span does not have yet.
+fn set_absent(span: &mut Span, attributes: &[KeyValue]) {
+    if attributes.is_empty() {
+        return;
+    }
+    // The SDK span exposes its attributes only through a copy; taken only for spans that are
+    // inside a run.
+    let existing = span
+        .exported_data()
+        .map(|d| d.attributes)
+        .unwrap_or_default();
+    for kv in attributes {
+        if !existing.iter().any(|e| e.key == kv.key) {
+            span.set_attribute(kv.clone());
+        }
     }
 }

@@ -268,7 +268,6 @@ impl SpanProcessor for ExportProcessor {
     }
 }
 
-/// Builds the OTLP/HTTP exporter and botanu's export processor.
 /// botanu's export processor for `config`, or `None` when export is off
 /// ([`BotanuConfig::with_export`]).
 pub(crate) fn export_processor(

@@ -34,9 +34,8 @@ use opentelemetry_sdk::Resource;
 
 use crate::config::{redact_url, BotanuConfig, ResolvedExport};
 use crate::export::{export_processor, Counters, ExportProcessor, ExportStats};
-use crate::{
-    BaggagePropagator, Error, PreservingSampler, RunContextEnricher, SampledSpanProcessor,
-};
+use crate::pipeline::Pipeline;
+use crate::{BaggagePropagator, Error, PreservingSampler, SampledSpanProcessor};
 
 /// The instrumentation scope of spans botanu creates itself.
 pub const SCOPE_NAME: &str = "botanu_sdk";
@@ -113,14 +112,15 @@ pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
     let foreign = global_provider_is_installed();
     let exporter = export_processor(&config, &resolved)?;
     let counters = ExportProcessor::counters_of(exporter.as_ref());
-    let mut builder = SdkTracerProvider::builder()
+    let mut pipeline = Pipeline::new();
+    if let Some(exporter) = exporter {
+        pipeline = pipeline.then(exporter);
+    }
+    let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOn)
         .with_resource(resource(&config))
-        .with_span_processor(RunContextEnricher::new());
-    if let Some(exporter) = exporter {
-        builder = builder.with_span_processor(exporter);
-    }
-    let provider = builder.build();
+        .with_span_processor(pipeline)
+        .build();
     let mode = if foreign {
         Mode::Parallel
     } else {
@@ -409,16 +409,17 @@ impl BotanuBuilder {
             .sampler
             .unwrap_or_else(|| opentelemetry_sdk::trace::Config::default().sampler);
         let sampler_description = format!("{sampler:?}");
+        let mut pipeline = Pipeline::new();
+        for p in self.processors {
+            pipeline = pipeline.then(SampledSpanProcessor::sampled_only(BoxedProcessor(p)));
+        }
+        if let Some(exporter) = exporter {
+            pipeline = pipeline.then(exporter);
+        }
         let mut b = SdkTracerProvider::builder()
             .with_sampler(PreservingSampler::new(sampler))
             .with_resource(self.resource.unwrap_or_else(|| resource(&config)))
-            .with_span_processor(RunContextEnricher::new());
-        for p in self.processors {
-            b = b.with_span_processor(SampledSpanProcessor::sampled_only(BoxedProcessor(p)));
-        }
-        if let Some(exporter) = exporter {
-            b = b.with_span_processor(exporter);
-        }
+            .with_span_processor(pipeline);
         if let Some(g) = self.id_generator {
             b = b.with_id_generator(BoxedIdGenerator(g));
         }

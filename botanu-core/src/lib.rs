@@ -16,6 +16,7 @@ pub mod llm;
 mod outbound_reqwest;
 mod outcome;
 pub mod pii;
+mod pipeline;
 pub mod propagation;
 pub mod run;
 mod sampling;

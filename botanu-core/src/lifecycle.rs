@@ -17,6 +17,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::baggage::{Baggage, BaggageExt};
@@ -36,8 +37,8 @@ pub const EVENT_COMPLETED: &str = "botanu.run.completed";
 /// What a run starts from: the workflow and the ids the adapter extracted.
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct RunSpec<'a> {
-    workflow: Cow<'a, str>,
+pub struct RunSpec {
+    workflow: Arc<str>,
     event_id: Option<String>,
     customer_id: Option<String>,
     tenant_id: Option<String>,
@@ -49,9 +50,9 @@ pub struct RunSpec<'a> {
     retry_of: Option<RunContext>,
 }
 
-impl<'a> RunSpec<'a> {
-    /// A run of `workflow`.
-    pub fn new(workflow: impl Into<Cow<'a, str>>) -> Self {
+impl RunSpec {
+    /// A run of `workflow` (an adapter passes the `Arc<str>` it holds, so runs share the name).
+    pub fn new(workflow: impl Into<Arc<str>>) -> Self {
         RunSpec {
             workflow: workflow.into(),
             event_id: None,
@@ -122,7 +123,7 @@ impl<'a> RunSpec<'a> {
         // A run already current in this process is always a trusted parent.
         let local_parent = RunContext::from_context_local(parent);
         let trusted = self.trust_inbound || local_parent.is_some();
-        let inbound = |key: &str| -> Option<String> {
+        let inbound = |key: &str| -> Option<Arc<str>> {
             if !trusted {
                 return None;
             }
@@ -130,41 +131,38 @@ impl<'a> RunSpec<'a> {
                 .get(key)
                 .map(|v| v.as_str())
                 .filter(|v| !v.is_empty())
-                .map(str::to_owned)
+                .map(Arc::from)
+        };
+        let given = |id: Option<String>| id.map(Arc::<str>::from);
+        let previous = self.retry_of.as_ref();
+        let from_previous = |f: fn(&RunContext) -> Option<&str>| {
+            previous
+                .and_then(f)
+                .filter(|v| !v.is_empty())
+                .map(Arc::from)
         };
 
-        let mut b = RunContext::builder(self.workflow.as_ref());
-        let previous = self.retry_of.as_ref();
-        let from_previous = |f: fn(&RunContext) -> &str| {
-            previous.map(|p| f(p).to_owned()).filter(|v| !v.is_empty())
-        };
-        let event_id = self
-            .event_id
-            .or_else(|| from_previous(RunContext::event_id))
+        let event_id = given(self.event_id)
+            .or_else(|| from_previous(|p| Some(p.event_id())))
             .or_else(|| inbound(keys::EVENT_ID))
-            .or(self.fallback_event_id);
-        if let Some(c) = self
-            .customer_id
-            .or_else(|| from_previous(RunContext::customer_id))
-            .or_else(|| inbound(keys::CUSTOMER_ID))
-        {
-            b = b.customer_id(c);
-        }
-        if let Some(t) = self
-            .tenant_id
-            .or_else(|| previous.and_then(|p| p.tenant_id().map(str::to_owned)))
-            .or_else(|| inbound(keys::TENANT_ID))
-        {
-            b = b.tenant_id(t);
-        }
-        if let Some(p) = local_parent
+            .or_else(|| given(self.fallback_event_id));
+        let customer_id = given(self.customer_id)
+            .or_else(|| from_previous(|p| Some(p.customer_id())))
+            .or_else(|| inbound(keys::CUSTOMER_ID));
+        let tenant_id = given(self.tenant_id)
+            .or_else(|| from_previous(RunContext::tenant_id))
+            .or_else(|| inbound(keys::TENANT_ID));
+        let parent_run_id = local_parent
             .as_ref()
-            .map(|r| r.run_id().to_owned())
-            .or_else(|| previous.and_then(|p| p.parent_run_id().map(str::to_owned)))
-            .or_else(|| inbound(keys::RUN_ID))
-        {
-            b = b.parent_run_id(p);
-        }
+            .map(RunContext::shared_run_id)
+            .or_else(|| from_previous(RunContext::parent_run_id))
+            .or_else(|| inbound(keys::RUN_ID));
+        let mut b = RunContext::shared_builder(self.workflow).shared_ids(
+            event_id,
+            customer_id,
+            tenant_id,
+            parent_run_id,
+        );
         if let Some(p) = previous {
             b = b
                 .root_run_id(p.root_run_id())
@@ -174,14 +172,8 @@ impl<'a> RunSpec<'a> {
         if let Some(v) = self.workflow_version {
             b = b.workflow_version(v);
         }
-        let mut run = b.build();
-        match event_id {
-            Some(e) => run.set_event_id(e),
-            None => {
-                let id = run.run_id().to_owned();
-                run.set_event_id(id);
-            }
-        }
+        // A request nothing identifies is its own event.
+        let run = b.build_with_event_fallback(true);
 
         // Inbound botanu entries that are not trusted must not reach spans or downstream.
         let parent = if trusted || !has_botanu_keys(inbound_baggage) {

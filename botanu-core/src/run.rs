@@ -8,10 +8,10 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, StringValue};
 
 use crate::baggage::{keys, BaggageLookup};
 
@@ -158,75 +158,82 @@ const MAX_RECORDED: usize = 256;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RunContext {
-    run_id: String,
-    workflow: String,
-    event_id: String,
-    customer_id: String,
-    environment: String,
-    tenant_id: Option<String>,
-    parent_run_id: Option<String>,
-    root_run_id: String,
+    inner: Arc<RunInner>,
+}
+
+/// A run's identity (fixed at build) and its shared mutable state. Strings are `Arc<str>` so
+/// that baggage, span attributes and enriched child spans share them instead of copying.
+#[derive(Debug)]
+struct RunInner {
+    run_id: Arc<str>,
+    workflow: Arc<str>,
+    event_id: Arc<str>,
+    customer_id: Arc<str>,
+    environment: Arc<str>,
+    tenant_id: Option<Arc<str>>,
+    parent_run_id: Option<Arc<str>>,
+    root_run_id: Arc<str>,
     attempt: i64,
-    retry_of_run_id: Option<String>,
-    workflow_version: Option<String>,
+    retry_of_run_id: Option<Arc<str>>,
+    workflow_version: Option<Arc<str>>,
     start_time: SystemTime,
     started: Instant,
     deadline: Option<SystemTime>,
-    state: Arc<RunState>,
+    state: RunState,
 }
 
 /// Builder for a [`RunContext`]; see [`RunContext::builder`].
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RunContextBuilder {
-    workflow: String,
-    run_id: Option<String>,
-    event_id: String,
-    customer_id: String,
-    environment: Option<String>,
-    tenant_id: Option<String>,
-    parent_run_id: Option<String>,
-    root_run_id: Option<String>,
+    workflow: Arc<str>,
+    run_id: Option<Arc<str>>,
+    event_id: Option<Arc<str>>,
+    customer_id: Option<Arc<str>>,
+    environment: Option<Arc<str>>,
+    tenant_id: Option<Arc<str>>,
+    parent_run_id: Option<Arc<str>>,
+    root_run_id: Option<Arc<str>>,
     attempt: i64,
-    retry_of_run_id: Option<String>,
-    workflow_version: Option<String>,
+    retry_of_run_id: Option<Arc<str>>,
+    workflow_version: Option<Arc<str>>,
     deadline: Option<SystemTime>,
 }
 
 impl RunContextBuilder {
     /// Uses a given run id instead of a fresh UUIDv7 (replays, tests, continuing a known run).
     pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
-        self.run_id = Some(run_id.into());
+        self.run_id = Some(shared(run_id));
         self
     }
     /// The business transaction id (ticket, order, conversation).
     pub fn event_id(mut self, event_id: impl Into<String>) -> Self {
-        self.event_id = event_id.into();
+        self.event_id = Some(shared(event_id));
         self
     }
     /// The customer the run's cost is attributed to.
     pub fn customer_id(mut self, customer_id: impl Into<String>) -> Self {
-        self.customer_id = customer_id.into();
+        self.customer_id = Some(shared(customer_id));
         self
     }
     /// The environment label; default: [`default_environment`].
     pub fn environment(mut self, environment: impl Into<String>) -> Self {
-        self.environment = Some(environment.into());
+        self.environment = Some(shared(environment));
         self
     }
     /// The tenant, for multi-tenant products.
     pub fn tenant_id(mut self, tenant_id: impl Into<String>) -> Self {
-        self.tenant_id = Some(tenant_id.into());
+        self.tenant_id = Some(shared(tenant_id));
         self
     }
     /// The run that started this one.
     pub fn parent_run_id(mut self, parent_run_id: impl Into<String>) -> Self {
-        self.parent_run_id = Some(parent_run_id.into());
+        self.parent_run_id = Some(shared(parent_run_id));
         self
     }
     /// The first run of the retry chain; default: this run's own id.
     pub fn root_run_id(mut self, root_run_id: impl Into<String>) -> Self {
-        self.root_run_id = Some(root_run_id.into());
+        self.root_run_id = Some(shared(root_run_id));
         self
     }
     /// The attempt number (1 for a first attempt).
@@ -236,12 +243,12 @@ impl RunContextBuilder {
     }
     /// The run this one retries.
     pub fn retry_of_run_id(mut self, run_id: impl Into<String>) -> Self {
-        self.retry_of_run_id = Some(run_id.into());
+        self.retry_of_run_id = Some(shared(run_id));
         self
     }
     /// A version label for the workflow's code (`botanu.workflow.version`).
     pub fn workflow_version(mut self, version: impl Into<String>) -> Self {
-        self.workflow_version = Some(version.into());
+        self.workflow_version = Some(shared(version));
         self
     }
     /// A deadline this far from now. Deadlines are cooperative: nothing enforces them.
@@ -255,29 +262,54 @@ impl RunContextBuilder {
         self
     }
 
+    /// Sets ids from strings the caller already shares (the lifecycle: the layer's workflow
+    /// name, a parent run's ids) without copying them.
+    pub(crate) fn shared_ids(
+        mut self,
+        event_id: Option<Arc<str>>,
+        customer_id: Option<Arc<str>>,
+        tenant_id: Option<Arc<str>>,
+        parent_run_id: Option<Arc<str>>,
+    ) -> Self {
+        self.event_id = event_id.or(self.event_id);
+        self.customer_id = customer_id.or(self.customer_id);
+        self.tenant_id = tenant_id.or(self.tenant_id);
+        self.parent_run_id = parent_run_id.or(self.parent_run_id);
+        self
+    }
+
     /// Builds the run, starting its clock now.
     pub fn build(self) -> RunContext {
-        let run_id = self.run_id.unwrap_or_else(new_run_id);
-        let root_run_id = match self.root_run_id {
-            Some(root) => root,
-            None => run_id.clone(),
+        self.build_with_event_fallback(false)
+    }
+
+    /// Builds the run; with `event_id_defaults_to_run_id` a run without an event id uses its
+    /// own run id as one (what the lifecycle does for requests nothing identifies).
+    pub(crate) fn build_with_event_fallback(self, event_id_defaults_to_run_id: bool) -> RunContext {
+        let run_id = self.run_id.unwrap_or_else(new_shared_run_id);
+        let event_id = match self.event_id {
+            Some(e) => e,
+            None if event_id_defaults_to_run_id => run_id.clone(),
+            None => empty(),
         };
         RunContext {
-            workflow: self.workflow,
-            event_id: self.event_id,
-            customer_id: self.customer_id,
-            environment: self.environment.unwrap_or_else(default_environment),
-            tenant_id: self.tenant_id,
-            parent_run_id: self.parent_run_id,
-            root_run_id,
-            attempt: self.attempt,
-            retry_of_run_id: self.retry_of_run_id,
-            workflow_version: self.workflow_version,
-            start_time: SystemTime::now(),
-            started: Instant::now(),
-            deadline: self.deadline,
-            state: Arc::default(),
-            run_id,
+            inner: Arc::new(RunInner {
+                workflow: self.workflow,
+                event_id,
+                customer_id: self.customer_id.unwrap_or_else(empty),
+                environment: self.environment.unwrap_or_else(default_environment_shared),
+                tenant_id: self.tenant_id,
+                parent_run_id: self.parent_run_id,
+                root_run_id: self.root_run_id.unwrap_or_else(|| run_id.clone()),
+                attempt: self.attempt,
+                retry_of_run_id: self.retry_of_run_id,
+                workflow_version: self.workflow_version,
+                start_time: SystemTime::now(),
+                started: Instant::now(),
+                deadline: self.deadline,
+                state: RunState::default(),
+                run_id,
+            }),
         }
     }
 }
@@ -285,21 +317,41 @@ impl RunContextBuilder {
 /// A fresh run id: a UUIDv7 (RFC 9562: 48-bit Unix milliseconds, version 7, variant `10`,
 /// random bits from the OS), lowercase hyphenated.
 pub fn new_run_id() -> String {
-    let mut buf = uuid::Uuid::encode_buffer();
-    uuid::Uuid::now_v7()
-        .hyphenated()
-        .encode_lower(&mut buf)
-        .to_owned()
+    new_shared_run_id().to_string()
 }
 
+fn new_shared_run_id() -> Arc<str> {
+    let mut buf = uuid::Uuid::encode_buffer();
+    Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf))
+}
+
+/// A shared string; empty strings share one allocation.
+fn shared(s: impl Into<String>) -> Arc<str> {
+    let s: String = s.into();
+    if s.is_empty() {
+        empty()
+    } else {
+        Arc::from(s)
+    }
+}
+
+fn empty() -> Arc<str> {
+    static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from("")).clone()
+}
 impl RunContext {
     /// Starts building a run of `workflow` with a fresh UUIDv7 run id.
     pub fn builder(workflow: impl Into<String>) -> RunContextBuilder {
+        Self::shared_builder(shared(workflow))
+    }
+
+    /// [`builder`](Self::builder) for a workflow name the caller already shares.
+    pub(crate) fn shared_builder(workflow: Arc<str>) -> RunContextBuilder {
         RunContextBuilder {
-            workflow: workflow.into(),
+            workflow,
             run_id: None,
-            event_id: String::new(),
-            customer_id: String::new(),
+            event_id: None,
+            customer_id: None,
             environment: None,
             tenant_id: None,
             parent_run_id: None,
@@ -327,84 +379,96 @@ impl RunContext {
     /// `retry_of_run_id` = the previous run. Identity (workflow, event, customer, version,
     /// environment, tenant, parent) is kept; deadline, cancellation and outcome are not.
     pub fn retry(previous: &RunContext) -> RunContext {
-        let mut b = RunContext::builder(previous.workflow.clone())
-            .event_id(previous.event_id.clone())
-            .customer_id(previous.customer_id.clone())
-            .environment(previous.environment.clone())
-            .root_run_id(previous.root_run_id.clone())
-            .attempt(previous.attempt.saturating_add(1))
-            .retry_of_run_id(previous.run_id.clone());
-        b.tenant_id = previous.tenant_id.clone();
-        b.parent_run_id = previous.parent_run_id.clone();
-        b.workflow_version = previous.workflow_version.clone();
+        let p = &*previous.inner;
+        let mut b = RunContext::shared_builder(p.workflow.clone())
+            .attempt(p.attempt.saturating_add(1))
+            .shared_ids(
+                Some(p.event_id.clone()),
+                Some(p.customer_id.clone()),
+                p.tenant_id.clone(),
+                p.parent_run_id.clone(),
+            );
+        b.environment = Some(p.environment.clone());
+        b.root_run_id = Some(p.root_run_id.clone());
+        b.retry_of_run_id = Some(p.run_id.clone());
+        b.workflow_version = p.workflow_version.clone();
         b.build()
+    }
+
+    /// The run's shared strings for the lifecycle (a nested run takes them without copying).
+    pub(crate) fn shared_run_id(&self) -> Arc<str> {
+        self.inner.run_id.clone()
     }
 
     /// The run id.
     pub fn run_id(&self) -> &str {
-        &self.run_id
+        &self.inner.run_id
     }
     /// The workflow name.
     pub fn workflow(&self) -> &str {
-        &self.workflow
+        &self.inner.workflow
     }
     /// The business event id.
     pub fn event_id(&self) -> &str {
-        &self.event_id
+        &self.inner.event_id
     }
     /// The customer id (may be empty when unknown).
     pub fn customer_id(&self) -> &str {
-        &self.customer_id
+        &self.inner.customer_id
     }
     /// The environment label.
     pub fn environment(&self) -> &str {
-        &self.environment
+        &self.inner.environment
     }
     /// The tenant id.
     pub fn tenant_id(&self) -> Option<&str> {
-        self.tenant_id.as_deref()
+        self.inner.tenant_id.as_deref()
     }
     /// The run that started this one.
     pub fn parent_run_id(&self) -> Option<&str> {
-        self.parent_run_id.as_deref()
+        self.inner.parent_run_id.as_deref()
     }
     /// The first run of the retry chain (this run's own id for a first attempt).
     pub fn root_run_id(&self) -> &str {
-        if self.root_run_id.is_empty() {
-            &self.run_id
+        self.root_shared()
+    }
+
+    fn root_shared(&self) -> &Arc<str> {
+        if self.inner.root_run_id.is_empty() {
+            &self.inner.run_id
         } else {
-            &self.root_run_id
+            &self.inner.root_run_id
         }
     }
     /// The attempt number, 1 for a first attempt.
     pub fn attempt(&self) -> i64 {
-        self.attempt
+        self.inner.attempt
     }
     /// The run this one retries.
     pub fn retry_of_run_id(&self) -> Option<&str> {
-        self.retry_of_run_id.as_deref()
+        self.inner.retry_of_run_id.as_deref()
     }
     /// The workflow version label.
     pub fn workflow_version(&self) -> Option<&str> {
-        self.workflow_version.as_deref()
+        self.inner.workflow_version.as_deref()
     }
     /// When the run started (wall clock).
     pub fn start_time(&self) -> SystemTime {
-        self.start_time
+        self.inner.start_time
     }
     /// The deadline, if any.
     pub fn deadline(&self) -> Option<SystemTime> {
-        self.deadline
+        self.inner.deadline
     }
 
     /// True when a deadline is set and now is strictly after it.
     pub fn is_past_deadline(&self) -> bool {
-        self.deadline.is_some_and(|d| SystemTime::now() > d)
+        self.inner.deadline.is_some_and(|d| SystemTime::now() > d)
     }
 
     /// Time left until the deadline (zero once past it); `None` without a deadline.
     pub fn remaining(&self) -> Option<Duration> {
-        self.deadline.map(|d| {
+        self.inner.deadline.map(|d| {
             d.duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO)
         })
@@ -413,23 +477,23 @@ impl RunContext {
     /// Requests cooperative cancellation of the run (seen by every clone).
     pub fn cancel(&self) {
         let now_us = unix_micros(SystemTime::now()).max(1);
-        let _ = self.state.cancelled_at_us.compare_exchange(
+        let _ = self.inner.state.cancelled_at_us.compare_exchange(
             0,
             now_us,
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
-        self.state.cancelled.store(true, Ordering::Release);
+        self.inner.state.cancelled.store(true, Ordering::Release);
     }
 
     /// True when cancellation was requested or the deadline has passed.
     pub fn is_cancelled(&self) -> bool {
-        self.state.cancelled.load(Ordering::Acquire) || self.is_past_deadline()
+        self.inner.state.cancelled.load(Ordering::Acquire) || self.is_past_deadline()
     }
 
     /// When [`cancel`](Self::cancel) was first called.
     pub fn cancelled_at(&self) -> Option<SystemTime> {
-        match self.state.cancelled_at_us.load(Ordering::Relaxed) {
+        match self.inner.state.cancelled_at_us.load(Ordering::Relaxed) {
             0 => None,
             us => UNIX_EPOCH.checked_add(Duration::from_micros(us)),
         }
@@ -437,39 +501,37 @@ impl RunContext {
 
     /// Records how the run ended, replacing any earlier outcome, and fixes its duration.
     pub fn complete(&self, outcome: RunOutcome) {
-        let elapsed = self.started.elapsed();
-        *lock(&self.state.outcome) = Some((outcome, elapsed));
+        let elapsed = self.inner.started.elapsed();
+        *lock(&self.inner.state.outcome) = Some((outcome, elapsed));
     }
 
     /// The recorded outcome.
     pub fn outcome(&self) -> Option<RunOutcome> {
-        lock(&self.state.outcome).as_ref().map(|(o, _)| o.clone())
+        lock(&self.inner.state.outcome)
+            .as_ref()
+            .map(|(o, _)| o.clone())
     }
 
     /// Time from start to [`complete`](Self::complete); `None` until completed.
     pub fn duration(&self) -> Option<Duration> {
-        lock(&self.state.outcome).as_ref().map(|(_, d)| *d)
+        lock(&self.inner.state.outcome).as_ref().map(|(_, d)| *d)
     }
 
     /// Time since the run started.
     pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    pub(crate) fn set_event_id(&mut self, event_id: String) {
-        self.event_id = event_id;
+        self.inner.started.elapsed()
     }
 
     /// Records an attribute or event for the run span; dropped past a fixed bound.
     pub(crate) fn record(&self, r: Recorded) {
-        let mut recorded = lock(&self.state.recorded);
+        let mut recorded = lock(&self.inner.state.recorded);
         if recorded.len() < MAX_RECORDED {
             recorded.push(r);
         }
     }
 
     pub(crate) fn take_recorded(&self) -> Vec<Recorded> {
-        std::mem::take(&mut *lock(&self.state.recorded))
+        std::mem::take(&mut *lock(&self.inner.state.recorded))
     }
 
     /// The baggage entries of this run, with the reference keys and string encodings.
@@ -481,37 +543,47 @@ impl RunContext {
     /// `botanu.cancelled` (`true`).
     pub fn to_baggage(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::with_capacity(8);
-        self.for_each_baggage_entry(|k, v| out.push((k, v.to_owned())));
+        self.for_each_baggage_entry(|k, v| out.push((k, v.as_str().to_owned())));
         out
     }
 
     /// Visits the baggage entries of [`to_baggage`](Self::to_baggage) without allocating.
-    pub(crate) fn for_each_baggage_entry(&self, mut f: impl FnMut(&'static str, &str)) {
-        f(keys::RUN_ID, &self.run_id);
-        f(keys::WORKFLOW, &self.workflow);
-        f(keys::EVENT_ID, &self.event_id);
-        f(keys::CUSTOMER_ID, &self.customer_id);
-        f(keys::ENVIRONMENT, &self.environment);
-        if let Some(t) = non_empty(&self.tenant_id) {
-            f(keys::TENANT_ID, t);
+    /// Values share the run's strings (a clone is a reference count).
+    pub(crate) fn for_each_baggage_entry(&self, mut f: impl FnMut(&'static str, StringValue)) {
+        let r = &*self.inner;
+        f(keys::RUN_ID, sv(&r.run_id));
+        f(keys::WORKFLOW, sv(&r.workflow));
+        f(keys::EVENT_ID, sv(&r.event_id));
+        f(keys::CUSTOMER_ID, sv(&r.customer_id));
+        f(keys::ENVIRONMENT, sv(&r.environment));
+        for (key, value) in [
+            (keys::TENANT_ID, &r.tenant_id),
+            (keys::PARENT_RUN_ID, &r.parent_run_id),
+        ] {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                f(key, sv(v));
+            }
         }
-        if let Some(p) = non_empty(&self.parent_run_id) {
-            f(keys::PARENT_RUN_ID, p);
+        if !r.root_run_id.is_empty() && r.root_run_id != r.run_id {
+            f(keys::ROOT_RUN_ID, sv(&r.root_run_id));
         }
-        if !self.root_run_id.is_empty() && self.root_run_id != self.run_id {
-            f(keys::ROOT_RUN_ID, &self.root_run_id);
+        if r.attempt > 1 {
+            f(
+                keys::ATTEMPT,
+                itoa_i64(r.attempt).as_str().to_owned().into(),
+            );
         }
-        if self.attempt > 1 {
-            f(keys::ATTEMPT, itoa_i64(self.attempt).as_str());
+        if let Some(v) = r.retry_of_run_id.as_ref().filter(|v| !v.is_empty()) {
+            f(keys::RETRY_OF_RUN_ID, sv(v));
         }
-        if let Some(r) = non_empty(&self.retry_of_run_id) {
-            f(keys::RETRY_OF_RUN_ID, r);
+        if let Some(d) = r.deadline {
+            f(
+                keys::DEADLINE,
+                itoa_i64(unix_millis_signed(d)).as_str().to_owned().into(),
+            );
         }
-        if let Some(d) = self.deadline {
-            f(keys::DEADLINE, itoa_i64(unix_millis_signed(d)).as_str());
-        }
-        if self.state.cancelled.load(Ordering::Acquire) {
-            f(keys::CANCELLED, "true");
+        if r.state.cancelled.load(Ordering::Acquire) {
+            f(keys::CANCELLED, "true".into());
         }
     }
 
@@ -524,37 +596,31 @@ impl RunContext {
     pub fn from_baggage(source: &(impl BaggageLookup + ?Sized)) -> Option<RunContext> {
         let run_id = source.lookup(keys::RUN_ID).filter(|v| !v.is_empty())?;
         let workflow = source.lookup(keys::WORKFLOW).filter(|v| !v.is_empty())?;
-        let get = |k: &str| source.lookup(k).map(str::to_owned);
-        let run = RunContext {
-            run_id: run_id.to_owned(),
-            workflow: workflow.to_owned(),
-            event_id: get(keys::EVENT_ID).unwrap_or_default(),
-            customer_id: get(keys::CUSTOMER_ID).unwrap_or_default(),
-            environment: get(keys::ENVIRONMENT).unwrap_or_else(|| "unknown".to_owned()),
-            tenant_id: get(keys::TENANT_ID),
-            parent_run_id: get(keys::PARENT_RUN_ID),
-            root_run_id: source
-                .lookup(keys::ROOT_RUN_ID)
-                .filter(|v| !v.is_empty())
-                .unwrap_or(run_id)
-                .to_owned(),
-            attempt: source
-                .lookup(keys::ATTEMPT)
-                .map_or(1, |v| v.trim().parse().unwrap_or(1)),
-            retry_of_run_id: get(keys::RETRY_OF_RUN_ID),
-            workflow_version: None,
-            start_time: SystemTime::now(),
-            started: Instant::now(),
-            deadline: source
-                .lookup(keys::DEADLINE)
-                .and_then(parse_deadline_millis),
-            state: Arc::default(),
-        };
+        let get = |k: &str| source.lookup(k).map(shared);
+        let mut b = RunContext::shared_builder(Arc::from(workflow));
+        b.run_id = Some(Arc::from(run_id));
+        b.event_id = get(keys::EVENT_ID);
+        b.customer_id = get(keys::CUSTOMER_ID);
+        b.environment = Some(get(keys::ENVIRONMENT).unwrap_or_else(|| Arc::from("unknown")));
+        b.tenant_id = get(keys::TENANT_ID);
+        b.parent_run_id = get(keys::PARENT_RUN_ID);
+        b.root_run_id = source
+            .lookup(keys::ROOT_RUN_ID)
+            .filter(|v| !v.is_empty())
+            .map(Arc::from);
+        b.attempt = source
+            .lookup(keys::ATTEMPT)
+            .map_or(1, |v| v.trim().parse().unwrap_or(1));
+        b.retry_of_run_id = get(keys::RETRY_OF_RUN_ID);
+        b.deadline = source
+            .lookup(keys::DEADLINE)
+            .and_then(parse_deadline_millis);
+        let run = b.build();
         if source
             .lookup(keys::CANCELLED)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         {
-            run.state.cancelled.store(true, Ordering::Release);
+            run.inner.state.cancelled.store(true, Ordering::Release);
         }
         Some(run)
     }
@@ -567,42 +633,39 @@ impl RunContext {
     /// attribute is ever written (the reference SDK removed it).
     pub fn to_span_attributes(&self) -> Vec<KeyValue> {
         let mut a = Vec::with_capacity(12);
-        a.push(KeyValue::new(keys::RUN_ID, self.run_id.clone()));
-        a.push(KeyValue::new(keys::WORKFLOW, self.workflow.clone()));
-        a.push(KeyValue::new(keys::EVENT_ID, self.event_id.clone()));
-        a.push(KeyValue::new(keys::CUSTOMER_ID, self.customer_id.clone()));
-        a.push(KeyValue::new(keys::ENVIRONMENT, self.environment.clone()));
+        let r = &*self.inner;
+        a.push(KeyValue::new(keys::RUN_ID, sv(&r.run_id)));
+        a.push(KeyValue::new(keys::WORKFLOW, sv(&r.workflow)));
+        a.push(KeyValue::new(keys::EVENT_ID, sv(&r.event_id)));
+        a.push(KeyValue::new(keys::CUSTOMER_ID, sv(&r.customer_id)));
+        a.push(KeyValue::new(keys::ENVIRONMENT, sv(&r.environment)));
         a.push(KeyValue::new(
             attr::START_TIME,
-            python_isoformat_utc(self.start_time),
+            python_isoformat_utc(r.start_time),
         ));
-        a.push(KeyValue::new(
-            keys::ROOT_RUN_ID,
-            self.root_run_id().to_owned(),
-        ));
-        a.push(KeyValue::new(keys::ATTEMPT, self.attempt));
-        if let Some(v) = non_empty(&self.workflow_version) {
-            a.push(KeyValue::new(attr::WORKFLOW_VERSION, v.to_owned()));
+        a.push(KeyValue::new(keys::ROOT_RUN_ID, sv(self.root_shared())));
+        a.push(KeyValue::new(keys::ATTEMPT, r.attempt));
+        let optional = [
+            (attr::WORKFLOW_VERSION, &r.workflow_version),
+            (keys::TENANT_ID, &r.tenant_id),
+            (keys::PARENT_RUN_ID, &r.parent_run_id),
+            (keys::RETRY_OF_RUN_ID, &r.retry_of_run_id),
+        ];
+        for (key, value) in optional {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                a.push(KeyValue::new(key, sv(v)));
+            }
         }
-        if let Some(v) = non_empty(&self.tenant_id) {
-            a.push(KeyValue::new(keys::TENANT_ID, v.to_owned()));
-        }
-        if let Some(v) = non_empty(&self.parent_run_id) {
-            a.push(KeyValue::new(keys::PARENT_RUN_ID, v.to_owned()));
-        }
-        if let Some(v) = non_empty(&self.retry_of_run_id) {
-            a.push(KeyValue::new(keys::RETRY_OF_RUN_ID, v.to_owned()));
-        }
-        if let Some(d) = self.deadline {
+        if let Some(d) = self.inner.deadline {
             a.push(KeyValue::new(attr::DEADLINE_TS, unix_seconds_f64(d)));
         }
-        if self.state.cancelled.load(Ordering::Acquire) {
+        if self.inner.state.cancelled.load(Ordering::Acquire) {
             a.push(KeyValue::new(attr::CANCELLED, true));
             if let Some(at) = self.cancelled_at() {
                 a.push(KeyValue::new(attr::CANCELLED_AT, unix_seconds_f64(at)));
             }
         }
-        if let Some((o, duration)) = lock(&self.state.outcome).as_ref() {
+        if let Some((o, duration)) = lock(&self.inner.state.outcome).as_ref() {
             let opt = |a: &mut Vec<KeyValue>, k: &'static str, v: &Option<String>| {
                 if let Some(v) = non_empty(v) {
                     a.push(KeyValue::new(k, v.to_owned()));
@@ -660,14 +723,18 @@ static DEFAULT_ENVIRONMENT: RwLock<Option<Arc<str>>> = RwLock::new(None);
 /// `OTEL_DEPLOYMENT_ENVIRONMENT`, `DEPLOYMENT_ENVIRONMENT`, else `production`.
 /// (The reference SDK ignores the configured environment for runs; botanu-rs does not.)
 pub fn default_environment() -> String {
-    if let Some(env) = read_lock(&DEFAULT_ENVIRONMENT).as_deref() {
-        return env.to_owned();
+    default_environment_shared().to_string()
+}
+
+fn default_environment_shared() -> Arc<str> {
+    if let Some(env) = read_lock(&DEFAULT_ENVIRONMENT).as_ref() {
+        return env.clone();
     }
     let resolved: Arc<str> = resolve_environment(|k| std::env::var(k).ok()).into();
     let mut slot = DEFAULT_ENVIRONMENT
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    slot.get_or_insert(resolved).to_string()
+    slot.get_or_insert(resolved).clone()
 }
 
 /// Sets the environment label for runs that set none.
@@ -702,8 +769,13 @@ fn read_lock<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn non_empty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.is_empty())
+fn non_empty<S: AsRef<str>>(v: &Option<S>) -> Option<&str> {
+    v.as_ref().map(AsRef::as_ref).filter(|s| !s.is_empty())
+}
+
+/// A string attribute value sharing `s`.
+fn sv(s: &Arc<str>) -> StringValue {
+    StringValue::from(s.clone())
 }
 
 /// Formats an integer on the stack.

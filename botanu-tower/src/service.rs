@@ -53,7 +53,7 @@ where
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let active = RunSpec::new(&*l.config.workflow)
+        let active = RunSpec::new(l.config.workflow.clone())
             .event_id(l.event_id.extract(&parts))
             .customer_id(l.customer_id.extract(&parts))
             .tenant_id(l.tenant_id.extract(&parts))

@@ -237,6 +237,51 @@ fn en4_en5_en6_en7_lifecycle_calls_are_harmless() {
     );
 }
 
+/// Inside a run made current by botanu, spans describe that run — the run
+/// `RunContext::current()` returns — even when code inside it replaced the baggage; an outer
+/// tenant the inner run does not override still reaches its spans (reference VX2).
+#[test]
+fn spans_in_a_run_describe_that_run_and_inherit_an_outer_tenant() {
+    let (provider, spans) = provider();
+    let tracer = provider.tracer("app");
+    let outer = full_run();
+    let inner = RunContext::builder("Inner")
+        .event_id("e-inner")
+        .parent_run_id(outer.run_id())
+        .build();
+    let cx = inner.to_context(&outer.to_context(&Context::new()));
+    tracer.start_with_context("in inner", &cx).end();
+    let replaced = cx.with_baggage([KeyValue::new(keys::CUSTOMER_ID, "someone-else")]);
+    tracer
+        .start_with_context("baggage replaced", &replaced)
+        .end();
+    assert_eq!(
+        RunContext::from_context(&replaced).unwrap().run_id(),
+        inner.run_id()
+    );
+    for span in spans.spans() {
+        assert_eq!(
+            attr_str(&span, keys::RUN_ID).as_deref(),
+            Some(inner.run_id())
+        );
+        assert_eq!(attr_str(&span, keys::WORKFLOW).as_deref(), Some("Inner"));
+        assert_eq!(attr_str(&span, keys::EVENT_ID).as_deref(), Some("e-inner"));
+        assert_eq!(
+            attr_str(&span, keys::TENANT_ID).as_deref(),
+            Some("t-1"),
+            "{}",
+            span.name
+        );
+        assert_eq!(
+            attr_str(&span, keys::PARENT_RUN_ID).as_deref(),
+            Some(outer.run_id())
+        );
+        // The inner run has no customer and the outer one's is not inherited (run-scoped
+        // baggage is layered, not merged: only the tenant is kept, as in the reference).
+        assert_eq!(attr_count(&span, keys::CUSTOMER_ID), 0, "{}", span.name);
+    }
+}
+
 /// Keys outside the seven (retry chain, step) are not copied onto spans (§4).
 #[test]
 fn retry_and_step_keys_are_not_copied() {
