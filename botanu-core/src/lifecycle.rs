@@ -190,25 +190,29 @@ impl RunSpec {
             .retain(|kv| !(kv.key.as_str() == keys::CUSTOMER_ID && kv.value.as_str().is_empty()));
         attributes.extend(self.attributes);
         let span = tracer
-            .span_builder(format!("botanu.run/{}", run.workflow()))
+            .span_builder(run_span_name(run.workflow()))
             .with_kind(self.kind)
             .with_attributes(attributes)
             // The run span already carries every run attribute: the enricher skips it.
             .start_with_context(&tracer, &run_cx.with_value(crate::enricher::RunSpanStart));
         let cx = run_cx.with_span(span);
-        cx.span().add_event(
-            EVENT_STARTED,
-            vec![
-                KeyValue::new("run_id", run.run_id().to_owned()),
-                KeyValue::new("workflow", run.workflow().to_owned()),
-            ],
-        );
+        cx.span()
+            .add_event(EVENT_STARTED, run.identity_attributes().to_vec());
         ActiveRun {
             run,
             cx,
             finished: false,
         }
     }
+}
+
+/// `botanu.run/{workflow}`, without the formatting machinery (once per run).
+fn run_span_name(workflow: &str) -> String {
+    const PREFIX: &str = "botanu.run/";
+    let mut name = String::with_capacity(PREFIX.len() + workflow.len());
+    name.push_str(PREFIX);
+    name.push_str(workflow);
+    name
 }
 
 fn has_botanu_keys(b: &Baggage) -> bool {
@@ -327,12 +331,10 @@ impl ActiveRun {
         for kv in end.attributes {
             span.set_attribute(kv);
         }
-        let mut event = vec![
-            KeyValue::new("run_id", run.run_id().to_owned()),
-            KeyValue::new("workflow", run.workflow().to_owned()),
-            KeyValue::new("status", end.status.as_str()),
-            KeyValue::new("duration_ms", duration),
-        ];
+        let mut event = Vec::with_capacity(7);
+        event.extend(run.identity_attributes());
+        event.push(KeyValue::new("status", end.status.as_str()));
+        event.push(KeyValue::new("duration_ms", duration));
         if let Some(class) = &end.error_class {
             event.push(KeyValue::new("error_class", class.to_string()));
             span.set_attribute(KeyValue::new("error.type", class.to_string()));
@@ -376,13 +378,24 @@ impl Drop for ActiveRun {
 /// `http.route` when the adapter knows the route template).
 pub fn http_request_attributes(method: &str, path: &str, route: Option<String>) -> Vec<KeyValue> {
     let mut attributes = vec![
-        KeyValue::new("http.request.method", method.to_owned()),
+        KeyValue::new("http.request.method", static_method(method)),
         KeyValue::new("url.path", path.to_owned()),
     ];
     if let Some(route) = route {
         attributes.push(KeyValue::new("http.route", route));
     }
     attributes
+}
+
+/// Standard method names as static strings (no allocation per request); others are copied.
+fn static_method(method: &str) -> opentelemetry::StringValue {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().find(|m| **m == method) {
+        Some(m) => (*m).into(),
+        None => method.to_owned().into(),
+    }
 }
 
 /// The value of parameter `name` in a URL query string, percent-decoded with `+` as space;

@@ -395,6 +395,14 @@ impl RunContext {
         b.build()
     }
 
+    /// `run_id` and `workflow` as the run events carry them (shared strings).
+    pub(crate) fn identity_attributes(&self) -> [KeyValue; 2] {
+        [
+            KeyValue::new("run_id", sv(&self.inner.run_id)),
+            KeyValue::new("workflow", sv(&self.inner.workflow)),
+        ]
+    }
+
     /// The run's shared strings for the lifecycle (a nested run takes them without copying).
     pub(crate) fn shared_run_id(&self) -> Arc<str> {
         self.inner.run_id.clone()
