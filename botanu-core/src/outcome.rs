@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use opentelemetry::{Context, KeyValue, Value};
 
-use crate::run::{Recorded, RunContext, RunOutcome, RunStatus};
+use crate::run::{non_empty, Recorded, RunContext, RunOutcome, RunStatus};
 
 /// Event added by [`emit_outcome`].
 pub const EVENT_OUTCOME_EMITTED: &str = "botanu.outcome_emitted";
@@ -72,10 +72,6 @@ impl Outcome {
 
 fn current_run() -> Option<RunContext> {
     Context::map_current(RunContext::from_context_local)
-}
-
-fn non_empty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().filter(|v| !v.is_empty())
 }
 
 /// Records an outcome on the current run: `botanu.outcome.*` attributes and one

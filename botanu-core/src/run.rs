@@ -262,8 +262,8 @@ impl RunContextBuilder {
         self
     }
 
-    /// Sets ids from strings the caller already shares (the lifecycle: the layer's workflow
-    /// name, a parent run's ids) without copying them.
+    /// Sets the ids that are given from strings the caller already shares (the lifecycle's
+    /// inbound and parent-run ids, a retried run's) without copying them.
     pub(crate) fn shared_ids(
         mut self,
         event_id: Option<Arc<str>>,
@@ -339,6 +339,7 @@ fn empty() -> Arc<str> {
     static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
     EMPTY.get_or_init(|| Arc::from("")).clone()
 }
+
 impl RunContext {
     /// Starts building a run of `workflow` with a fresh UUIDv7 run id.
     pub fn builder(workflow: impl Into<String>) -> RunContextBuilder {
@@ -403,7 +404,7 @@ impl RunContext {
         ]
     }
 
-    /// The run's shared strings for the lifecycle (a nested run takes them without copying).
+    /// The run id, shared (a nested run names its parent without copying it).
     pub(crate) fn shared_run_id(&self) -> Arc<str> {
         self.inner.run_id.clone()
     }
@@ -555,8 +556,8 @@ impl RunContext {
         out
     }
 
-    /// Visits the baggage entries of [`to_baggage`](Self::to_baggage) without allocating.
-    /// Values share the run's strings (a clone is a reference count).
+    /// Visits the baggage entries of [`to_baggage`](Self::to_baggage). Values share the run's
+    /// strings (a clone is a reference count); only `attempt` and `deadline` are formatted.
     pub(crate) fn for_each_baggage_entry(&self, mut f: impl FnMut(&'static str, StringValue)) {
         let r = &*self.inner;
         f(keys::RUN_ID, sv(&r.run_id));
@@ -568,7 +569,7 @@ impl RunContext {
             (keys::TENANT_ID, &r.tenant_id),
             (keys::PARENT_RUN_ID, &r.parent_run_id),
         ] {
-            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+            if let Some(v) = non_empty(value) {
                 f(key, sv(v));
             }
         }
@@ -581,7 +582,7 @@ impl RunContext {
                 itoa_i64(r.attempt).as_str().to_owned().into(),
             );
         }
-        if let Some(v) = r.retry_of_run_id.as_ref().filter(|v| !v.is_empty()) {
+        if let Some(v) = non_empty(&r.retry_of_run_id) {
             f(keys::RETRY_OF_RUN_ID, sv(v));
         }
         if let Some(d) = r.deadline {
@@ -660,7 +661,7 @@ impl RunContext {
             (keys::RETRY_OF_RUN_ID, &r.retry_of_run_id),
         ];
         for (key, value) in optional {
-            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+            if let Some(v) = non_empty(value) {
                 a.push(KeyValue::new(key, sv(v)));
             }
         }
@@ -777,8 +778,9 @@ fn read_lock<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     m.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn non_empty<S: AsRef<str>>(v: &Option<S>) -> Option<&str> {
-    v.as_ref().map(AsRef::as_ref).filter(|s| !s.is_empty())
+/// The value when it is set and not empty.
+pub(crate) fn non_empty<S: AsRef<str>>(v: &Option<S>) -> Option<&S> {
+    v.as_ref().filter(|s| !s.as_ref().is_empty())
 }
 
 /// A string attribute value sharing `s`.
