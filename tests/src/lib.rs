@@ -59,6 +59,19 @@ impl IdGenerator for SeededIdGenerator {
     }
 }
 
+/// Polls `done` every 20 ms until it holds or `timeout` passes; whether it held. For conditions
+/// outside the receiver (botanu's stats); the receiver's own waits are woken by each request.
+pub fn poll_until(timeout: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while !done() {
+        if started.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
 /// The value of attribute `key` on an exported span.
 pub fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
     span.attributes

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use botanu_core::{BotanuConfig, RunContext};
-use botanu_tests::LogCapture;
+use botanu_tests::{poll_until, LogCapture};
 use opentelemetry::trace::{TraceContextExt, Tracer};
 use opentelemetry::Context;
 
@@ -57,11 +57,12 @@ fn collector_down_never_hurts_the_app() {
     assert_eq!(stats.exported, 0);
 
     // Let the exporter fail a few batches, then count log lines.
-    let waited = Instant::now();
-    while botanu.stats().failed_requests < 2 && waited.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(botanu.stats().failed_requests >= 2, "{:?}", botanu.stats());
+    assert!(
+        poll_until(Duration::from_secs(10), || botanu.stats().failed_requests
+            >= 2),
+        "{:?}",
+        botanu.stats()
+    );
     let failures = logs.matching("botanu export failed");
     let drops = logs.matching("queue is full");
     assert_eq!(failures.len(), 1, "failures are rate-limited: {failures:?}");

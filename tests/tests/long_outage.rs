@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use botanu_core::lifecycle::{RunEnd, RunSpec};
 use botanu_core::{BotanuConfig, RunStatus};
 use botanu_tests::receiver::Receiver;
-use botanu_tests::LogCapture;
+use botanu_tests::{poll_until, LogCapture};
 use opentelemetry::trace::{Span as _, Tracer};
 use opentelemetry::Context;
 
@@ -27,17 +27,6 @@ fn one_run(event: String) {
         .start_with_context("llm call", active.context())
         .end();
     active.finish(RunEnd::new(RunStatus::Success));
-}
-
-fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while !done() {
-        if started.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
 
 #[test]
@@ -78,7 +67,7 @@ fn long_outage_overflows_counted_then_export_resumes() {
     );
     // The outage lasts: several batches fail after their retries.
     assert!(
-        wait_until(Duration::from_secs(10), || botanu.stats().failed_requests
+        poll_until(Duration::from_secs(10), || botanu.stats().failed_requests
             >= 3),
         "{:?}",
         botanu.stats()
@@ -88,7 +77,7 @@ fn long_outage_overflows_counted_then_export_resumes() {
     // Back up. What was queued during the outage drains (exported or failed, never stuck).
     receiver.accept();
     assert!(
-        wait_until(Duration::from_secs(15), || {
+        poll_until(Duration::from_secs(15), || {
             let s = botanu.stats();
             s.queued == s.exported + s.failed
         }),
