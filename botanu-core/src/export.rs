@@ -29,6 +29,9 @@ pub struct ExportStats {
     pub dropped: u64,
     /// Export requests that failed.
     pub failed_requests: u64,
+    /// Export attempts repeated after a retryable answer (429, 502, 503, 504, connection
+    /// error, timeout). A request that succeeded on its third try counts 2.
+    pub retries: u64,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +41,9 @@ pub(crate) struct Counters {
     failed: AtomicU64,
     dropped: AtomicU64,
     failed_requests: AtomicU64,
+    retries: AtomicU64,
+    /// HTTP requests sent to the collector, first tries and retries ([`CountingClient`]).
+    attempts: AtomicU64,
 }
 
 impl Counters {
@@ -48,6 +54,7 @@ impl Counters {
             failed: self.failed.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             failed_requests: self.failed_requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
         }
     }
 
@@ -115,15 +122,24 @@ struct ObservedExporter<E> {
     explained: std::sync::atomic::AtomicU8,
 }
 
-/// Counts a batch as failed if its export future is dropped before it finishes (timeout).
+/// Counts the retries of one export request, and the batch as failed if its export future is
+/// dropped before it finishes (timeout).
+///
+/// Retries are the HTTP attempts beyond the first made while this request was in flight. That
+/// is exact because the batch processor's worker thread exports one request at a time.
 struct Settle<'a> {
     counters: &'a Counters,
     spans: u64,
+    attempts_before: u64,
     settled: bool,
 }
 
 impl Drop for Settle<'_> {
     fn drop(&mut self) {
+        let attempts = self.counters.attempts.load(Ordering::Relaxed) - self.attempts_before;
+        self.counters
+            .retries
+            .fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
         if !self.settled {
             self.counters
                 .failed
@@ -159,6 +175,7 @@ impl<E: SpanExporter> SpanExporter for ObservedExporter<E> {
         let mut settle = Settle {
             counters: &self.counters,
             spans: batch.len() as u64,
+            attempts_before: self.counters.attempts.load(Ordering::Relaxed),
             settled: false,
         };
         let result = self.inner.export(batch).await;
@@ -258,6 +275,7 @@ impl SpanProcessor for ExportProcessor {
             failed = s.failed,
             dropped = s.dropped,
             failed_requests = s.failed_requests,
+            retries = s.retries,
             "botanu export stopped"
         );
         result
@@ -289,7 +307,8 @@ pub(crate) fn export_processor(
         .with_timeout(config.export_timeout)
         // Retryable answers (429, 502, 503, 504, connection errors) are retried with exponential
         // backoff and jitter, honouring Retry-After, until the export timeout: a collector
-        // outage shorter than that loses nothing while the queue holds.
+        // outage shorter than that loses nothing while the queue holds. Each try goes through
+        // `CountingClient`, which is how `ExportStats::retries` sees them.
         .with_retry_policy(
             opentelemetry_otlp::RetryPolicy::default()
                 .with_max_retries(16)
@@ -300,14 +319,14 @@ pub(crate) fn export_processor(
     if config.gzip {
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }
-    #[cfg(feature = "tls")]
-    {
-        builder = builder.with_http_client(tls::client(config)?);
-    }
+    let counters = Arc::new(Counters::default());
+    builder = builder.with_http_client(CountingClient {
+        inner: http_client(config)?,
+        counters: counters.clone(),
+    });
     let exporter = builder
         .build()
         .map_err(|e| Error::Exporter(e.to_string()))?;
-    let counters = Arc::new(Counters::default());
     let observed = ObservedExporter {
         inner: exporter,
         counters: counters.clone(),
@@ -333,10 +352,47 @@ pub(crate) fn export_processor(
     }))
 }
 
-/// HTTPS export through reqwest's rustls stack. Extra CA certificates come from
-/// `OTEL_EXPORTER_OTLP_CERTIFICATE`. botanu installs no process-wide crypto provider, and
-/// enabling this feature cannot make the app's own reqwest clients fail to build (reqwest
-/// brings its default provider; a `rustls-no-provider` setup would panic them).
+/// The exporter's HTTP client: counts every request it sends, so that retries made inside
+/// `opentelemetry-otlp` (which exposes no count of its own) show in [`ExportStats::retries`].
+#[derive(Debug)]
+struct CountingClient {
+    inner: reqwest::blocking::Client,
+    counters: Arc<Counters>,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for CountingClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<http::Response<opentelemetry_http::Bytes>, opentelemetry_http::HttpError> {
+        self.counters.attempts.fetch_add(1, Ordering::Relaxed);
+        self.inner.send_bytes(request).await
+    }
+}
+
+/// The blocking reqwest client `opentelemetry-otlp` would build itself (same timeout), built
+/// by botanu so that it can be counted. With the `tls` feature it speaks HTTPS through
+/// reqwest's rustls stack, with extra CA certificates from `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+/// botanu installs no process-wide crypto provider, and enabling `tls` cannot make the app's
+/// own reqwest clients fail to build (reqwest brings its default provider; a
+/// `rustls-no-provider` setup would panic them).
+fn http_client(config: &BotanuConfig) -> Result<reqwest::blocking::Client, Error> {
+    #[cfg(feature = "tls")]
+    let extra_roots = tls::extra_roots(config)?;
+    let timeout = config.export_timeout;
+    // The blocking client owns a runtime: build it off any async runtime the app runs.
+    std::thread::spawn(move || {
+        let builder = reqwest::blocking::Client::builder().timeout(timeout);
+        #[cfg(feature = "tls")]
+        let builder = builder.tls_certs_merge(extra_roots);
+        builder.build()
+    })
+    .join()
+    .map_err(|_| Error::Exporter("building the HTTP client panicked".into()))?
+    .map_err(|e| Error::Exporter(format!("HTTP client: {e}")))
+}
+
 #[cfg(feature = "tls")]
 mod tls {
     use crate::config::BotanuConfig;
@@ -344,31 +400,19 @@ mod tls {
 
     const CERT_VAR: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
 
-    pub(super) fn client(config: &BotanuConfig) -> Result<reqwest::blocking::Client, Error> {
-        let extra_roots = match &config.certificate {
-            None => Vec::new(),
-            Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| Error::config(CERT_VAR, format!("{}: {e}", path.display())))?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|e| Error::config(CERT_VAR, format!("{}: {e}", path.display())))?;
-                if certs.is_empty() {
-                    return Err(Error::config(CERT_VAR, "no certificate in the PEM file"));
-                }
-                certs
-            }
+    /// The CA certificates named by `OTEL_EXPORTER_OTLP_CERTIFICATE`, if any.
+    pub(super) fn extra_roots(config: &BotanuConfig) -> Result<Vec<reqwest::Certificate>, Error> {
+        let Some(path) = &config.certificate else {
+            return Ok(Vec::new());
         };
-        let timeout = config.export_timeout;
-        // The blocking client owns a runtime: build it off any async runtime the app runs.
-        std::thread::spawn(move || {
-            reqwest::blocking::Client::builder()
-                .timeout(timeout)
-                .tls_certs_merge(extra_roots)
-                .build()
-        })
-        .join()
-        .map_err(|_| Error::Exporter("building the HTTPS client panicked".into()))?
-        .map_err(|e| Error::Exporter(format!("HTTPS client: {e}")))
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::config(CERT_VAR, format!("{}: {e}", path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| Error::config(CERT_VAR, format!("{}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(Error::config(CERT_VAR, "no certificate in the PEM file"));
+        }
+        Ok(certs)
     }
 }
 

@@ -211,7 +211,9 @@ impl Botanu {
         self.inner.provider.as_ref()
     }
 
-    /// Counters of botanu's export path.
+    /// Counters of botanu's export path: spans queued, exported, failed and dropped, failed
+    /// export requests and retries (zeros when export is off). The same figures are logged at
+    /// [`shutdown`](Self::shutdown).
     pub fn stats(&self) -> ExportStats {
         self.inner.counters.snapshot()
     }

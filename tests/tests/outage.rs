@@ -1,6 +1,6 @@
 //! Collector outages under steady load: while the receiver answers 503, exports are retried
 //! with backoff (within the export timeout) and the app's requests are unaffected; when it
-//! recovers, every run span arrives. Rejections that retrying cannot fix (401) are explained
+//! recovers, every run span arrives; `stats().retries` counts each retried answer. Rejections that retrying cannot fix (401) are explained
 //! once in the log, without the key.
 //!
 //! The short case runs in CI; the long one (500 requests/s for 20 s with a 5 s outage) is
@@ -16,7 +16,7 @@ use botanu_axum::{extract, BotanuLayer};
 use botanu_core::{Botanu, BotanuConfig};
 use botanu_tests::http::{body, loopback_client, request, send, serve};
 use botanu_tests::receiver::Receiver;
-use botanu_tests::LogCapture;
+use botanu_tests::{poll_until, LogCapture};
 
 const API_KEY: &str = "btnu_live_outage_secret_77";
 
@@ -151,6 +151,25 @@ async fn short_outage_loses_nothing_and_rejections_are_explained() {
     );
     assert_eq!(runs, sent, "no run span lost across the outage");
 
+    // Every 503 was answered by a retry (none gave up: the export timeout outlasts the outage),
+    // and `stats().retries` counted exactly those.
+    let answered_503 = || {
+        env.receiver
+            .requests()
+            .iter()
+            .filter(|r| r.status == 503)
+            .count() as u64
+    };
+    assert!(
+        poll_until(Duration::from_secs(5), || env.botanu.stats().retries
+            == answered_503()),
+        "retries {:?} vs 503 answers {}",
+        env.botanu.stats(),
+        answered_503()
+    );
+    assert_eq!(env.botanu.stats().failed_requests, 0);
+    let retries_before_rejection = env.botanu.stats().retries;
+
     // A rejection that retrying cannot fix: explained once, without the key.
     env.receiver.respond_with(401);
     for i in 0..3 {
@@ -166,6 +185,12 @@ async fn short_outage_loses_nothing_and_rejections_are_explained() {
         let _ = env.botanu.force_flush();
     }
     env.receiver.accept();
+    let stats = env.botanu.stats();
+    assert!(stats.failed_requests >= 3, "{stats:?}");
+    assert_eq!(
+        stats.retries, retries_before_rejection,
+        "401 is not retried"
+    );
     let explained = env.logs.matching("check BOTANU_API_KEY");
     assert_eq!(explained.len(), 1, "{explained:?}");
     assert!(env.logs.lines().iter().all(|l| !l.contains(API_KEY)));
