@@ -57,8 +57,8 @@ const USAGE: &str = "usage:
                [--variants a,b,…] [--markdown FILE] [--smoke]
   botanu-bench soak [--requests N] [--connections N] [--server PATH]
   botanu-bench serve <variant> <addr> <otlp-endpoint>
-variants: axum-bare axum-botanu axum-botanu-noexport axum-otel actix-bare actix-botanu
-          actix-otel agent-otel agent-botanu";
+variants: axum-bare axum-botanu axum-botanu-noexport axum-otel axum-otel-noexport actix-bare
+          actix-botanu actix-otel agent-otel agent-botanu";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

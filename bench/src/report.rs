@@ -301,6 +301,21 @@ fn render(o: &Options, samples: &[Vec<Sample>], pin: bool) -> String {
             );
         }
     }
+    if let (false, Some(ours), Some(theirs)) = (
+        o.smoke,
+        find(Variant::AxumBotanuNoExport),
+        find(Variant::AxumOtelNoExport),
+    ) {
+        let _ = writeln!(
+            t,
+            "\nRequest path without export: `{}` adds {:.2} µs per request, `{}` {:.2} µs ({:.2}×).",
+            ours.variant.name(),
+            ours.added_cpu_us,
+            theirs.variant.name(),
+            theirs.added_cpu_us,
+            ours.added_cpu_us / theirs.added_cpu_us
+        );
+    }
     if !o.smoke && !targets.is_empty() {
         t.push_str("\n| target | value | limit | |\n|---|---:|---:|---|\n");
         for line in targets {

@@ -15,6 +15,7 @@ pub enum Variant {
     AxumBotanu,
     AxumBotanuNoExport,
     AxumOtel,
+    AxumOtelNoExport,
     ActixBare,
     ActixBotanu,
     ActixOtel,
@@ -30,11 +31,12 @@ pub enum Framework {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 9] = [
+    pub const ALL: [Variant; 10] = [
         Variant::AxumBare,
         Variant::AxumBotanu,
         Variant::AxumBotanuNoExport,
         Variant::AxumOtel,
+        Variant::AxumOtelNoExport,
         Variant::ActixBare,
         Variant::ActixBotanu,
         Variant::ActixOtel,
@@ -48,6 +50,7 @@ impl Variant {
             Variant::AxumBotanu => "axum-botanu",
             Variant::AxumBotanuNoExport => "axum-botanu-noexport",
             Variant::AxumOtel => "axum-otel",
+            Variant::AxumOtelNoExport => "axum-otel-noexport",
             Variant::ActixBare => "actix-bare",
             Variant::ActixBotanu => "actix-botanu",
             Variant::ActixOtel => "actix-otel",
@@ -64,6 +67,9 @@ impl Variant {
                 "axum + BotanuLayer, export off (runs and enrichment only)"
             }
             Variant::AxumOtel => "axum + OtelAxumLayer + tracing-opentelemetry, exporting 100%",
+            Variant::AxumOtelNoExport => {
+                "axum + OtelAxumLayer + tracing-opentelemetry, batch processor with a no-op exporter"
+            }
             Variant::ActixBare => "actix-web, no tracing",
             Variant::ActixBotanu => "actix-web + botanu_actix::Botanu, exporting 100%",
             Variant::ActixOtel => {
@@ -108,7 +114,10 @@ impl Variant {
     /// Spans exported per request when every span reaches the collector.
     pub fn spans_per_request(self) -> usize {
         match self {
-            Variant::AxumBare | Variant::ActixBare | Variant::AxumBotanuNoExport => 0,
+            Variant::AxumBare
+            | Variant::ActixBare
+            | Variant::AxumBotanuNoExport
+            | Variant::AxumOtelNoExport => 0,
             Variant::AgentOtel => CHILD_SPANS,
             Variant::AgentBotanu => CHILD_SPANS + 1,
             _ => 1,
@@ -140,6 +149,27 @@ fn otel_provider(otlp: &str) -> SdkTracerProvider {
         .with_headers(Default::default())
         .build()
         .expect("OTLP exporter");
+    batched_global_provider(exporter)
+}
+
+/// Takes every batch and drops it: the pipeline's cost without encoding and sending.
+#[derive(Debug)]
+struct NoopExporter;
+
+impl opentelemetry_sdk::trace::SpanExporter for NoopExporter {
+    async fn export(
+        &self,
+        _batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// `exporter` behind a batch processor ([`batch_config`]), as the global provider with the
+/// W3C trace-context propagator.
+fn batched_global_provider(
+    exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
+) -> SdkTracerProvider {
     let provider = SdkTracerProvider::builder()
         .with_span_processor(
             BatchSpanProcessor::builder(exporter)
@@ -248,8 +278,12 @@ fn serve_axum(variant: Variant, addr: &str, otlp: &str) {
                     .layer(BotanuLayer::workflow("Hello"));
                 (router, Installed::Botanu(b))
             }
-            Variant::AxumOtel => {
-                let provider = otel_provider(otlp);
+            Variant::AxumOtel | Variant::AxumOtelNoExport => {
+                let provider = if variant == Variant::AxumOtel {
+                    otel_provider(otlp)
+                } else {
+                    batched_global_provider(NoopExporter)
+                };
                 otel_tracing_subscriber(&provider);
                 let router = Router::new()
                     .route("/hello", get(hello))
