@@ -26,6 +26,10 @@ struct Env {
     logs: LogCapture,
 }
 
+/// The tests share one receiver and switch its answers: they must not overlap
+/// (`--include-ignored` runs both).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -105,6 +109,18 @@ async fn load(
     (sent, p99(healthy), p99(outage))
 }
 
+/// This process's resident set size in KiB (`VmRSS` of /proc/self/status; 0 if unreadable).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Waits until every run of `label` arrived; returns (distinct runs, duplicates).
 fn delivered(label: &str, expected: usize, timeout: Duration) -> (usize, usize) {
     let env = env();
@@ -130,6 +146,7 @@ fn delivered(label: &str, expected: usize, timeout: Duration) -> (usize, usize) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_outage_loses_nothing_and_rejections_are_explained() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let env = env();
     let (sent, healthy_p99, outage_p99) = load(
         "short",
@@ -199,7 +216,23 @@ async fn short_outage_loses_nothing_and_rejections_are_explained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: 500 requests/s for 20 s with a 5 s outage (run with --ignored)"]
 async fn five_second_outage_under_500_requests_per_second() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let env = env();
+    let rss_before = rss_kib();
+    // Spans waiting in botanu's queue or being exported, sampled through the whole load.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (stop, botanu) = (stop.clone(), env.botanu.clone());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let s = botanu.stats();
+                peak = peak.max(s.queued - s.exported - s.failed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        })
+    };
     let (sent, healthy_p99, outage_p99) = load(
         "long",
         500,
@@ -208,12 +241,24 @@ async fn five_second_outage_under_500_requests_per_second() {
         Duration::from_secs(5),
     )
     .await;
+    let rss_after_load = rss_kib();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak_in_flight = sampler.join().unwrap();
     let (runs, duplicates) = delivered("long", sent, Duration::from_secs(60));
     println!(
         "5 s outage at 500 req/s: {sent} requests, {runs} runs received, {duplicates} duplicates; \
-         p99 healthy {healthy_p99:?}, during outage {outage_p99:?}; stats {:?}",
-        env.botanu.stats()
+         p99 healthy {healthy_p99:?}, during outage {outage_p99:?}; stats {:?}; \
+         peak {peak_in_flight} spans in flight; RSS {rss_before} KiB before, \
+         {rss_after_load} KiB after the load (the receiver keeps every span), {} KiB drained",
+        env.botanu.stats(),
+        rss_kib()
     );
+    // Memory is bounded by the queue: the outage's backlog waited in it, within its bound.
+    assert!(
+        peak_in_flight > 500,
+        "the outage held spans back: {peak_in_flight}"
+    );
+    assert!(peak_in_flight <= env.botanu.config().max_queue_size() as u64);
     assert_eq!(runs, sent, "no run span lost");
     assert!(
         outage_p99 <= healthy_p99 + Duration::from_millis(1),
