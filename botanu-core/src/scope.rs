@@ -1,27 +1,5 @@
-//! Runs outside HTTP: background jobs, queue consumers, CLI batches, agent loops.
-//!
-//! [`workflow`] starts a builder; [`WorkflowScope::run`] runs a future as one run,
-//! [`WorkflowScope::run_sync`] a closure. A `Result` decides the status (an `Err` is a failure
-//! whose error class is the error's type name); a panic is a failure of class `panic` and keeps
-//! unwinding; a future dropped before it finishes is `canceled`. Inside, the run is current:
-//! [`RunContext::current`] returns it, spans are enriched, nested scopes get it as parent.
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use botanu_core::{workflow, RunContext};
-//!
-//! let answer: Result<u32, std::io::Error> = workflow("Nightly Summary")
-//!     .event_id("2026-11-23")
-//!     .customer_id("acme")
-//!     .run(async {
-//!         let run = RunContext::current().expect("inside the run");
-//!         assert_eq!(run.workflow(), "Nightly Summary");
-//!         Ok(42)
-//!     })
-//!     .await;
-//! assert_eq!(answer.unwrap(), 42);
-//! # }
-//! ```
+//! Runs outside HTTP: background jobs, queue consumers, CLI batches, agent loops (see
+//! [`workflow`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -62,7 +40,31 @@ impl<T, E: std::fmt::Debug + 'static> RunResult for Result<T, E> {
     }
 }
 
-/// Starts a run of `workflow` outside HTTP; see the [module docs](self).
+/// Starts a run of `workflow` outside HTTP: background jobs, queue consumers, CLI batches,
+/// agent loops.
+///
+/// It returns a builder; [`WorkflowScope::run`] runs a future as one run,
+/// [`WorkflowScope::run_sync`] a closure. A `Result` decides the status (an `Err` is a failure
+/// whose error class is the error's type name); a panic is a failure of class `panic` and keeps
+/// unwinding; a future dropped before it finishes is `canceled`. Inside, the run is current:
+/// [`RunContext::current`] returns it, spans are enriched, nested scopes get it as parent.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use botanu_core::{workflow, RunContext};
+///
+/// let answer: Result<u32, std::io::Error> = workflow("Nightly Summary")
+///     .event_id("2026-11-23")
+///     .customer_id("acme")
+///     .run(async {
+///         let run = RunContext::current().expect("inside the run");
+///         assert_eq!(run.workflow(), "Nightly Summary");
+///         Ok(42)
+///     })
+///     .await;
+/// assert_eq!(answer.unwrap(), 42);
+/// # }
+/// ```
 pub fn workflow(workflow: impl Into<String>) -> WorkflowScope {
     WorkflowScope {
         workflow: workflow.into(),
