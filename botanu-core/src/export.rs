@@ -42,7 +42,7 @@ pub(crate) struct Counters {
     dropped: AtomicU64,
     failed_requests: AtomicU64,
     retries: AtomicU64,
-    /// HTTP requests sent to the collector, first tries and retries ([`CountingClient`]).
+    /// HTTP requests sent to the collector, first tries and retries ([`ObservedClient`]).
     attempts: AtomicU64,
 }
 
@@ -118,8 +118,6 @@ struct ObservedExporter<E> {
     counters: Arc<Counters>,
     failures: RateLimitedLog,
     endpoint: String,
-    /// Non-retryable rejections already explained (bit 0: 401/403, bit 1: other 4xx).
-    explained: std::sync::atomic::AtomicU8,
 }
 
 /// Counts the retries of one export request, and the batch as failed if its export future is
@@ -151,25 +149,6 @@ impl Drop for Settle<'_> {
     }
 }
 
-impl<E> ObservedExporter<E> {
-    /// Logs once (per kind) why a collector refuses exports that retrying cannot fix.
-    fn explain_rejection(&self, message: &str) {
-        let code = message
-            .rsplit("status code: ")
-            .next()
-            .and_then(|rest| rest.get(..3))
-            .and_then(|c| c.parse::<u16>().ok());
-        let (bit, text) = match code {
-            Some(401 | 403) => (1, "the collector refused botanu's credentials: check BOTANU_API_KEY (and that the endpoint is the botanu collector)"),
-            Some(c) if (400..500).contains(&c) && c != 429 => (2, "the collector rejected the export request; this is not retried"),
-            _ => return,
-        };
-        if self.explained.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-            tracing::error!(target: "botanu", endpoint = %self.endpoint, status = code.unwrap_or(0), "{text}");
-        }
-    }
-}
-
 impl<E: SpanExporter> SpanExporter for ObservedExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let mut settle = Settle {
@@ -193,7 +172,6 @@ impl<E: SpanExporter> SpanExporter for ObservedExporter<E> {
                 self.counters
                     .failed_requests
                     .fetch_add(1, Ordering::Relaxed);
-                self.explain_rejection(&err.to_string());
                 if let Some(held_back) = self.failures.permit() {
                     tracing::warn!(
                         target: "botanu",
@@ -308,7 +286,7 @@ pub(crate) fn export_processor(
         // Retryable answers (429, 502, 503, 504, connection errors) are retried with exponential
         // backoff and jitter, honouring Retry-After, until the export timeout: a collector
         // outage shorter than that loses nothing while the queue holds. Each try goes through
-        // `CountingClient`, which is how `ExportStats::retries` sees them.
+        // `ObservedClient`, which is how `ExportStats::retries` sees them.
         .with_retry_policy(
             opentelemetry_otlp::RetryPolicy::default()
                 .with_max_retries(16)
@@ -320,9 +298,11 @@ pub(crate) fn export_processor(
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }
     let counters = Arc::new(Counters::default());
-    builder = builder.with_http_client(CountingClient {
+    builder = builder.with_http_client(ObservedClient {
         inner: http_client(config)?,
         counters: counters.clone(),
+        endpoint: resolved.traces_endpoint.clone(),
+        explained: Default::default(),
     });
     let exporter = builder
         .build()
@@ -332,7 +312,6 @@ pub(crate) fn export_processor(
         counters: counters.clone(),
         failures: RateLimitedLog::new(Duration::from_secs(10)),
         endpoint: resolved.traces_endpoint.clone(),
-        explained: Default::default(),
     };
     // The batch processor's queue has our bound's size: `try_reserve` keeps it from filling, so
     // it never drops silently. (It is preallocated: a few hundred bytes per slot.)
@@ -352,22 +331,43 @@ pub(crate) fn export_processor(
     }))
 }
 
-/// The exporter's HTTP client: counts every request it sends, so that retries made inside
-/// `opentelemetry-otlp` (which exposes no count of its own) show in [`ExportStats::retries`].
+/// The exporter's HTTP client. It counts every request it sends, so that retries made inside
+/// `opentelemetry-otlp` (which exposes no count of its own) show in [`ExportStats::retries`],
+/// and it explains, once per kind, answers that retrying cannot fix.
 #[derive(Debug)]
-struct CountingClient {
+struct ObservedClient {
     inner: reqwest::blocking::Client,
     counters: Arc<Counters>,
+    endpoint: String,
+    /// Rejections already explained (bit 0: 401/403, bit 1: other 4xx but 429).
+    explained: std::sync::atomic::AtomicU8,
+}
+
+impl ObservedClient {
+    /// Logs once (per kind) why a collector refuses exports that retrying cannot fix. The
+    /// exporter retries 429, 502, 503, 504 and answers that never came, nothing else.
+    fn explain(&self, status: http::StatusCode) {
+        let (bit, text) = match status.as_u16() {
+            401 | 403 => (1, "the collector refused botanu's credentials: check BOTANU_API_KEY (and that the endpoint is the botanu collector)"),
+            c if (400..500).contains(&c) && c != 429 => (2, "the collector rejected the export request; this is not retried"),
+            _ => return,
+        };
+        if self.explained.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+            tracing::error!(target: "botanu", endpoint = %self.endpoint, status = status.as_u16(), "{text}");
+        }
+    }
 }
 
 #[async_trait::async_trait]
-impl opentelemetry_http::HttpClient for CountingClient {
+impl opentelemetry_http::HttpClient for ObservedClient {
     async fn send_bytes(
         &self,
         request: http::Request<opentelemetry_http::Bytes>,
     ) -> Result<http::Response<opentelemetry_http::Bytes>, opentelemetry_http::HttpError> {
         self.counters.attempts.fetch_add(1, Ordering::Relaxed);
-        self.inner.send_bytes(request).await
+        let response = self.inner.send_bytes(request).await?;
+        self.explain(response.status());
+        Ok(response)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Collector outages under steady load: while the receiver answers 503, exports are retried
 //! with backoff (within the export timeout) and the app's requests are unaffected; when it
-//! recovers, every run span arrives; `stats().retries` counts each retried answer. Rejections that retrying cannot fix (401) are explained
-//! once in the log, without the key.
+//! recovers, every run span arrives, and `stats().retries` counts each retried answer.
+//! Rejections that retrying cannot fix (401, 400) are not retried and are explained once in
+//! the log, without the key.
 //!
 //! The short case runs in CI; the long one (500 requests/s for 20 s with a 5 s outage) is
 //! ignored: `cargo test -p botanu-tests --test outage -- --ignored --nocapture`.
@@ -187,21 +188,8 @@ async fn short_outage_loses_nothing_and_rejections_are_explained() {
     assert_eq!(env.botanu.stats().failed_requests, 0);
     let retries_before_rejection = env.botanu.stats().retries;
 
-    // A rejection that retrying cannot fix: explained once, without the key.
-    env.receiver.respond_with(401);
-    for i in 0..3 {
-        let _ = load(
-            &format!("reject{i}"),
-            50,
-            Duration::from_millis(200),
-            Duration::ZERO,
-            Duration::ZERO,
-        )
-        .await;
-        env.receiver.respond_with(401);
-        let _ = env.botanu.force_flush();
-    }
-    env.receiver.accept();
+    // Rejections that retrying cannot fix: not retried, explained once, without the key.
+    rejected_with(401, "unauthorized").await;
     let stats = env.botanu.stats();
     assert!(stats.failed_requests >= 3, "{stats:?}");
     assert_eq!(
@@ -210,7 +198,44 @@ async fn short_outage_loses_nothing_and_rejections_are_explained() {
     );
     let explained = env.logs.matching("check BOTANU_API_KEY");
     assert_eq!(explained.len(), 1, "{explained:?}");
+    assert!(explained[0].contains("401"), "{explained:?}");
+
+    rejected_with(400, "bad-request").await;
+    let after = env.botanu.stats();
+    assert!(
+        after.failed_requests >= stats.failed_requests + 3,
+        "{after:?}"
+    );
+    assert_eq!(
+        after.retries, retries_before_rejection,
+        "400 is not retried"
+    );
+    let explained = env.logs.matching("this is not retried");
+    assert_eq!(explained.len(), 1, "{explained:?}");
+    assert!(explained[0].contains("400"), "{explained:?}");
+    assert_eq!(env.logs.matching("check BOTANU_API_KEY").len(), 1);
     assert!(env.logs.lines().iter().all(|l| !l.contains(API_KEY)));
+}
+
+/// Three short bursts of requests while the receiver answers `status`, each flushed; then the
+/// receiver accepts again.
+async fn rejected_with(status: u16, label: &str) {
+    let env = env();
+    for i in 0..3 {
+        env.receiver.respond_with(status);
+        // `load` sets the receiver back to accepting when it ends: refuse the flush too.
+        let _ = load(
+            &format!("{label}{i}"),
+            50,
+            Duration::from_millis(200),
+            Duration::ZERO,
+            Duration::ZERO,
+        )
+        .await;
+        env.receiver.respond_with(status);
+        let _ = env.botanu.force_flush();
+    }
+    env.receiver.accept();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
