@@ -120,8 +120,8 @@ struct ObservedExporter<E> {
     endpoint: String,
 }
 
-/// Counts the retries of one export request, and the batch as failed if its export future is
-/// dropped before it finishes (timeout).
+/// Settles the counters of one export request when it ends: its retries, and its batch as
+/// failed unless it was exported (an error, or a future dropped before it finished: timeout).
 ///
 /// Retries are the HTTP attempts beyond the first made while this request was in flight. That
 /// is exact because the batch processor's worker thread exports one request at a time.
@@ -129,7 +129,7 @@ struct Settle<'a> {
     counters: &'a Counters,
     spans: u64,
     attempts_before: u64,
-    settled: bool,
+    exported: bool,
 }
 
 impl Drop for Settle<'_> {
@@ -138,7 +138,7 @@ impl Drop for Settle<'_> {
         self.counters
             .retries
             .fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
-        if !self.settled {
+        if !self.exported {
             self.counters
                 .failed
                 .fetch_add(self.spans, Ordering::Relaxed);
@@ -155,23 +155,18 @@ impl<E: SpanExporter> SpanExporter for ObservedExporter<E> {
             counters: &self.counters,
             spans: batch.len() as u64,
             attempts_before: self.counters.attempts.load(Ordering::Relaxed),
-            settled: false,
+            exported: false,
         };
         let result = self.inner.export(batch).await;
-        settle.settled = true;
         match &result {
             Ok(()) => {
+                settle.exported = true;
                 self.counters
                     .exported
                     .fetch_add(settle.spans, Ordering::Relaxed);
             }
+            // `settle` counts the failure when it drops.
             Err(err) => {
-                self.counters
-                    .failed
-                    .fetch_add(settle.spans, Ordering::Relaxed);
-                self.counters
-                    .failed_requests
-                    .fetch_add(1, Ordering::Relaxed);
                 if let Some(held_back) = self.failures.permit() {
                     tracing::warn!(
                         target: "botanu",
