@@ -15,6 +15,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+/// An axum handler that answers with the `traceparent` and `baggage` headers it received, as
+/// `"<traceparent>|<baggage>"` (empty for a missing one): what a downstream service was sent.
+pub async fn echo_propagation(headers: http::HeaderMap) -> String {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    format!("{}|{}", h("traceparent"), h("baggage"))
+}
+
 /// A resolver that answers 127.0.0.1 for every name.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Loopback;

@@ -16,7 +16,8 @@ use botanu_axum::{
 };
 use botanu_tests::env::{completed_attr, TestEnv};
 use botanu_tests::http::{
-    body, leave_before_response, leave_mid_stream, loopback_client, request, send, serve,
+    body, echo_propagation, leave_before_response, leave_mid_stream, loopback_client, request,
+    send, serve,
 };
 use botanu_tests::receiver::{ReceivedSpan, Val};
 use opentelemetry::global;
@@ -360,24 +361,14 @@ async fn failure_panic_and_disconnect_statuses_and_the_server_keeps_serving() {
 async fn two_services_continue_one_run_chain_and_the_host_policy_holds() {
     let _ = env();
     // Service B: an internal service with no extractors; it echoes what it received.
-    async fn echo(headers: http::HeaderMap) -> String {
-        let h = |n: &str| {
-            headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned()
-        };
-        format!("{}|{}", h("traceparent"), h("baggage"))
-    }
     let b = serve(
         Router::new()
-            .route("/internal", get(echo))
+            .route("/internal", get(echo_propagation))
             .layer(BotanuLayer::workflow("Service B")),
     )
     .await;
     // A plain echo with no botanu at all, reached under a public-API name.
-    let public = serve(Router::new().route("/v1/chat", get(echo))).await;
+    let public = serve(Router::new().route("/v1/chat", get(echo_propagation))).await;
 
     let app = Router::new()
         .route(

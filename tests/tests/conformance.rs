@@ -614,12 +614,7 @@ async fn actix_scopes_with_different_workflows() {
     let env = TestEnv::get();
     let echo = serve(axum::Router::new().route(
         "/echo",
-        axum::routing::get(|h: http::HeaderMap| async move {
-            h.get("baggage")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned()
-        }),
+        axum::routing::get(botanu_tests::http::echo_propagation),
     ))
     .await;
     let server = ActixServer::start(move |listener| {

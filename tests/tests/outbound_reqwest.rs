@@ -9,25 +9,14 @@ use axum::Router;
 use botanu_core::lifecycle::{RunEnd, RunSpec};
 use botanu_core::{BotanuPropagation, RunContext, RunStatus};
 use botanu_tests::env::TestEnv;
-use botanu_tests::http::serve;
+use botanu_tests::http::{echo_propagation, serve};
 use botanu_tests::receiver::Val;
 use opentelemetry::context::FutureExt;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
 
-async fn echo(headers: http::HeaderMap) -> String {
-    let h = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    format!("{}|{}", h("traceparent"), h("baggage"))
-}
-
 async fn echo_server() -> SocketAddr {
-    serve(Router::new().route("/echo", get(echo)).route(
+    serve(Router::new().route("/echo", get(echo_propagation)).route(
         "/down",
         get(|| async { (http::StatusCode::BAD_GATEWAY, "down") }),
     ))
