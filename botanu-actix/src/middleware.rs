@@ -11,8 +11,7 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
 use botanu_core::lifecycle::{
-    extract_inbound, finish_panicked, http_request_attributes, poll_in_run, ActiveRun, ResponseRun,
-    RunEnd, RunSpec,
+    extract_inbound, http_request_attributes, poll_in_run, ActiveRun, ResponseRun, RunEnd, RunSpec,
 };
 use opentelemetry::propagation::Extractor;
 use opentelemetry::{Context, KeyValue};
@@ -255,11 +254,7 @@ where
         let polled = poll_in_run(
             &cx,
             || this.inner.as_mut().poll(task),
-            |payload| {
-                if let Some(running) = run.take() {
-                    finish_panicked(running.active, payload);
-                }
-            },
+            || run.take().map(|running| running.active),
         );
         match polled {
             Poll::Pending => Poll::Pending,

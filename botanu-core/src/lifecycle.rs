@@ -481,13 +481,14 @@ impl Drop for ResponseRun {
     }
 }
 
-/// Runs `poll` (one poll of the work a run wraps) with `cx` current. If it panics,
-/// `on_panic` gets the payload (to end the run, usually with [`finish_panicked`]) and the panic
-/// continues unwinding. Shared by the adapters' futures and the scope future.
+/// Runs `poll` (one poll of the work a run wraps) with `cx` current. If it panics, the run
+/// `take_run` hands over (if it still holds one) ends as a failure of class `panic` with the
+/// panic's message, and the panic continues unwinding. Shared by the adapters' futures and the
+/// scope future.
 pub fn poll_in_run<T>(
     cx: &Context,
     poll: impl FnOnce() -> T,
-    on_panic: impl FnOnce(&(dyn std::any::Any + Send)),
+    take_run: impl FnOnce() -> Option<ActiveRun>,
 ) -> T {
     let polled = {
         let _inside = cx.clone().attach();
@@ -496,14 +497,16 @@ pub fn poll_in_run<T>(
     match polled {
         Ok(value) => value,
         Err(payload) => {
-            on_panic(&*payload);
+            if let Some(active) = take_run() {
+                finish_panicked(active, &*payload);
+            }
             std::panic::resume_unwind(payload)
         }
     }
 }
 
 /// Ends `active` for a panic in the handler (error class `panic`, the panic's message).
-pub fn finish_panicked(active: ActiveRun, payload: &(dyn std::any::Any + Send)) {
+fn finish_panicked(active: ActiveRun, payload: &(dyn std::any::Any + Send)) {
     active.finish(RunEnd::failure("panic").message(panic_message(payload)));
 }
 

@@ -10,9 +10,7 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry::Context;
 use pin_project_lite::pin_project;
 
-use crate::lifecycle::{
-    error_class_of, extract_inbound, finish_panicked, poll_in_run, ActiveRun, RunEnd, RunSpec,
-};
+use crate::lifecycle::{error_class_of, extract_inbound, poll_in_run, ActiveRun, RunEnd, RunSpec};
 use crate::{RunContext, RunStatus};
 
 /// How a scope's result decides the run's status.
@@ -179,11 +177,7 @@ impl WorkflowScope {
             .as_ref()
             .map(|a| a.context().clone())
             .unwrap_or_default();
-        let value = poll_in_run(&cx, f, |payload| {
-            if let Some(a) = active.take() {
-                finish_panicked(a, payload);
-            }
-        });
+        let value = poll_in_run(&cx, f, || active.take());
         if let Some(a) = active {
             a.finish(end(&value));
         }
@@ -288,15 +282,7 @@ impl<F: Future> Future for ScopeFuture<F> {
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<F::Output> {
         let mut this = self.project();
         let active = &mut *this.active;
-        let polled = poll_in_run(
-            this.cx,
-            || this.inner.as_mut().poll(task),
-            |payload| {
-                if let Some(active) = active.take() {
-                    finish_panicked(active, payload);
-                }
-            },
-        );
+        let polled = poll_in_run(this.cx, || this.inner.as_mut().poll(task), || active.take());
         if let Poll::Ready(out) = &polled {
             if let Some(active) = this.active.take() {
                 active.finish((this.end)(out));

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{error_class_of, finish_panicked, poll_in_run, ActiveRun, RunEnd};
+use botanu_core::lifecycle::{error_class_of, poll_in_run, ActiveRun, RunEnd};
 use http::{HeaderValue, Response};
 use opentelemetry::Context;
 use pin_project_lite::pin_project;
@@ -74,11 +74,7 @@ where
         let polled = poll_in_run(
             &cx,
             || this.inner.as_mut().poll(task),
-            |payload| {
-                if let Some(running) = run.take() {
-                    finish_panicked(running.active, payload);
-                }
-            },
+            || run.take().map(|running| running.active),
         );
         match polled {
             Poll::Pending => Poll::Pending,
