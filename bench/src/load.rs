@@ -131,12 +131,8 @@ impl Server {
 
     /// Peak resident set size in KiB (`VmHWM`), or the current one (`VmRSS`) with `current`.
     pub fn rss_kib(&self, current: bool) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        let key = if current { "VmRSS:" } else { "VmHWM:" };
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        let field = if current { "VmRSS" } else { "VmHWM" };
+        botanu_tests::proc_status_kib(&self.pid().to_string(), field)
     }
 
     /// SIGINT (graceful shutdown: the server flushes its spans), then waits; kills it after

@@ -72,6 +72,16 @@ pub fn poll_until(timeout: std::time::Duration, mut done: impl FnMut() -> bool) 
     true
 }
 
+/// A `kB` figure (`"VmRSS"`, `"VmHWM"`, …) of `/proc/<pid>/status`, `pid` being a process id
+/// or `"self"`; `None` when it cannot be read.
+pub fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// The value of attribute `key` on an exported span.
 pub fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
     span.attributes

@@ -110,16 +110,9 @@ async fn load(
     (sent, p99(healthy), p99(outage))
 }
 
-/// This process's resident set size in KiB (`VmRSS` of /proc/self/status; 0 if unreadable).
+/// This process's resident set size in KiB (0 if unreadable).
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    botanu_tests::proc_status_kib("self", "VmRSS").unwrap_or(0)
 }
 
 /// Waits until every run of `label` arrived; returns (distinct runs, duplicates).
