@@ -11,7 +11,7 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
 use botanu_core::lifecycle::{
-    extract_inbound, http_request_attributes, poll_in_run, ActiveRun, ResponseRun, RunEnd, RunSpec,
+    http_request_attributes, poll_in_run, ActiveRun, ResponseRun, RunEnd, RunSpec,
 };
 use opentelemetry::propagation::Extractor;
 use opentelemetry::{Context, KeyValue};
@@ -168,7 +168,6 @@ where
         }
         let b = &self.botanu;
         let http = req.request();
-        let inbound = extract_inbound(&Headers(req.headers()));
         let request_id = Headers(req.headers())
             .get("x-request-id")
             .map(str::to_owned);
@@ -185,7 +184,7 @@ where
                 req.path(),
                 route,
             ))
-            .start(&inbound);
+            .start_request(&Headers(req.headers()));
         req.extensions_mut().insert(active.run().clone());
         let cx = active.context().clone();
         let future = {

@@ -181,13 +181,19 @@ impl RunContext {
     /// rather than inherited, so they never describe an outer run (the reference SDK lets them
     /// leak; see the README's notes on differences).
     pub fn to_context(&self, parent: &Context) -> Context {
+        self.context_over(parent, parent.baggage())
+    }
+
+    /// [`to_context`](Self::to_context) over `base`, with the run's entries layered over
+    /// `inbound` instead of `base`'s own baggage.
+    pub(crate) fn context_over(&self, base: &Context, inbound: &Baggage) -> Context {
         let mut baggage = Baggage::new();
         // Our entries first: if the parent's baggage is near the W3C limits, ours win.
         // Shared strings: the enricher clones each value onto every span of the run.
         self.for_each_baggage_entry(|k, v| {
             baggage.insert(k, v);
         });
-        for (key, (value, metadata)) in parent.baggage() {
+        for (key, (value, metadata)) in inbound {
             let k = key.as_str();
             if baggage.get(k).is_some() || keys::RUN_SCOPED.contains(&k) {
                 continue;
@@ -195,7 +201,7 @@ impl RunContext {
             baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
         }
         let enriched = enriched_attributes(&baggage);
-        parent.with_baggage(baggage).with_value(CurrentRun {
+        base.with_baggage(baggage).with_value(CurrentRun {
             run: self.clone(),
             enriched,
         })

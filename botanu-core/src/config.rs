@@ -50,9 +50,17 @@ pub struct BotanuConfig {
     pub(crate) disabled: bool,
     pub(crate) export: bool,
     pub(crate) api_key: Option<String>,
-    /// (value, where it came from) — the source names the variable in errors.
+    /// botanu's own endpoint (`BOTANU_COLLECTOR_ENDPOINT` or code): (value, where it came from)
+    /// — the source names the variable in errors.
     pub(crate) endpoint: Option<(String, EndpointSource)>,
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`: botanu's only in greenfield (see
+    /// [`Destination`]).
+    pub(crate) otel_endpoint: Option<(String, EndpointSource)>,
+    /// Headers set in code.
     pub(crate) headers: BTreeMap<String, String>,
+    /// `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS` (or why they are invalid): botanu's only in
+    /// greenfield.
+    pub(crate) otel_headers: Option<Result<BTreeMap<String, String>, Error>>,
     pub(crate) service_name: Option<String>,
     pub(crate) service_version: Option<String>,
     pub(crate) service_namespace: Option<String>,
@@ -101,7 +109,9 @@ impl Default for BotanuConfig {
             export: true,
             api_key: None,
             endpoint: None,
+            otel_endpoint: None,
             headers: BTreeMap::new(),
+            otel_headers: None,
             service_name: None,
             service_version: None,
             service_namespace: None,
@@ -124,11 +134,13 @@ impl Default for BotanuConfig {
 
 impl fmt::Debug for BotanuConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headers: BTreeMap<&str, &str> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), redact_header(k, v)))
-            .collect();
+        // Header values are secrets more often than not (`dd-api-key`, `x-honeycomb-team`):
+        // names only.
+        let headers: Vec<&str> = self.headers.keys().map(String::as_str).collect();
+        let otel_headers: Option<Vec<&str>> = match &self.otel_headers {
+            Some(Ok(h)) => Some(h.keys().map(String::as_str).collect()),
+            _ => None,
+        };
         f.debug_struct("BotanuConfig")
             .field("disabled", &self.disabled)
             .field("export", &self.export)
@@ -137,7 +149,15 @@ impl fmt::Debug for BotanuConfig {
                 "endpoint",
                 &self.endpoint.as_ref().map(|(e, _)| strip_credentials(e).0),
             )
-            .field("headers", &headers)
+            .field(
+                "otel_endpoint",
+                &self
+                    .otel_endpoint
+                    .as_ref()
+                    .map(|(e, _)| strip_credentials(e).0),
+            )
+            .field("header_names", &headers)
+            .field("otel_header_names", &otel_headers)
             .field("service_name", &self.service_name)
             .field("environment", &self.environment)
             .field("content_capture_rate", &self.content_capture_rate)
@@ -146,13 +166,6 @@ impl fmt::Debug for BotanuConfig {
             .field("schedule_delay", &self.schedule_delay)
             .field("export_timeout", &self.export_timeout)
             .finish()
-    }
-}
-
-fn redact_header<'a>(name: &str, value: &'a str) -> &'a str {
-    match name.to_ascii_lowercase().as_str() {
-        "authorization" | "x-api-key" | "botanu-api-key" => "***",
-        _ => value,
     }
 }
 
@@ -170,8 +183,9 @@ impl BotanuConfig {
 
         c.disabled = get("BOTANU_DISABLED").is_some_and(|v| parse_bool(&v));
         c.api_key = get("BOTANU_API_KEY").map(|v| v.trim().to_owned());
-        c.endpoint = [
-            ("BOTANU_COLLECTOR_ENDPOINT", EndpointSource::BotanuCollector),
+        c.endpoint = get("BOTANU_COLLECTOR_ENDPOINT")
+            .map(|v| (v.trim().to_owned(), EndpointSource::BotanuCollector));
+        c.otel_endpoint = [
             (
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
                 EndpointSource::OtelTraces,
@@ -186,10 +200,7 @@ impl BotanuConfig {
                 get("OTEL_EXPORTER_OTLP_HEADERS").map(|v| ("OTEL_EXPORTER_OTLP_HEADERS", v))
             })
         {
-            match parse_headers(&raw.1) {
-                Ok(h) => c.headers = h,
-                Err(msg) => errors.push(Error::config(raw.0, msg)),
-            }
+            c.otel_headers = Some(parse_headers(&raw.1).map_err(|msg| Error::config(raw.0, msg)));
         }
         c.service_name = var("BOTANU_SERVICE_NAME").or_else(|| get("OTEL_SERVICE_NAME"));
         c.service_version = get("OTEL_SERVICE_VERSION");
@@ -410,10 +421,26 @@ impl BotanuConfig {
         self.service_name.as_deref()
     }
 
-    /// Checks every value and works out what the exporter uses: the final traces endpoint
-    /// (credentials removed, `/v1/traces` appended once) and the headers, with
-    /// `Authorization: Bearer <BOTANU_API_KEY>` only when the final endpoint's host is trusted.
+    /// Checks every value and works out what the exporter uses when botanu owns the process's
+    /// tracing ([`Destination::Greenfield`]): the final traces endpoint (credentials removed,
+    /// `/v1/traces` appended once) and the headers, with `Authorization: Bearer
+    /// <BOTANU_API_KEY>` only when the final endpoint's host is trusted.
     pub fn resolve(&self) -> Result<ResolvedExport, Error> {
+        self.resolve_for(Destination::Greenfield)?
+            .ok_or_else(|| Error::config("endpoint", "no endpoint"))
+    }
+
+    /// [`resolve`](Self::resolve) for a destination rule: `Ok(None)` when botanu has nowhere
+    /// of its own to export to (the app owns `OTEL_EXPORTER_OTLP_*` and neither
+    /// `BOTANU_COLLECTOR_ENDPOINT` nor `BOTANU_API_KEY` is set).
+    ///
+    /// | botanu's endpoint, first that is set | greenfield | the app has its own pipeline |
+    /// |---|---|---|
+    /// | `with_endpoint` (code), `BOTANU_COLLECTOR_ENDPOINT` | ✓ | ✓ |
+    /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT` (and `_HEADERS`) | ✓ | the app's: not used |
+    /// | `https://ingest.botanu.ai` when `BOTANU_API_KEY` is set | ✓ | ✓ |
+    /// | `http://localhost:4318` | ✓ | no export (a warning says what to set) |
+    pub fn resolve_for(&self, destination: Destination) -> Result<Option<ResolvedExport>, Error> {
         if let Some(e) = self.env_errors.first() {
             return Err(e.clone());
         }
@@ -441,7 +468,15 @@ impl BotanuConfig {
                 ),
             ));
         }
-        for (name, value) in &self.headers {
+        let greenfield = destination == Destination::Greenfield;
+        let mut headers = BTreeMap::new();
+        if greenfield {
+            if let Some(otel) = &self.otel_headers {
+                headers = otel.clone()?;
+            }
+        }
+        headers.extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (name, value) in &headers {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err()
                 || http::HeaderValue::from_str(value).is_err()
             {
@@ -453,10 +488,16 @@ impl BotanuConfig {
         }
 
         let api_key = self.api_key.as_deref().filter(|k| !k.is_empty());
-        let (raw, source) = match &self.endpoint {
+        let configured = match (&self.endpoint, &self.otel_endpoint) {
+            (Some(own), _) => Some(own),
+            (None, Some(otel)) if greenfield => Some(otel),
+            _ => None,
+        };
+        let (raw, source) = match configured {
             Some((e, s)) => (e.as_str(), *s),
             None if api_key.is_some() => (BOTANU_INGEST_ENDPOINT, EndpointSource::Code),
-            None => (DEFAULT_ENDPOINT, EndpointSource::Code),
+            None if greenfield => (DEFAULT_ENDPOINT, EndpointSource::Code),
+            None => return Ok(None),
         };
         let (without_credentials, had_credentials) = strip_credentials(raw);
         let uri: http::Uri = without_credentials.parse().map_err(|e| {
@@ -491,7 +532,6 @@ impl BotanuConfig {
             with_traces_path(&uri)
         };
 
-        let mut headers = self.headers.clone();
         let trusted = is_trusted_host(host);
         let mut api_key_withheld_from = None;
         if let Some(key) = api_key {
@@ -511,14 +551,26 @@ impl BotanuConfig {
                 headers.insert("authorization".to_owned(), value);
             }
         }
-        Ok(ResolvedExport {
+        Ok(Some(ResolvedExport {
             traces_endpoint,
             headers,
             had_credentials,
             api_key_withheld_from,
             endpoint_source: source.name(),
-        })
+        }))
     }
+}
+
+/// Whose `OTEL_EXPORTER_OTLP_*` variables are they: decides where botanu exports
+/// ([`BotanuConfig::resolve_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// botanu owns the process's tracing: `OTEL_EXPORTER_OTLP_*` configure botanu's export.
+    Greenfield,
+    /// The app has a pipeline of its own (migrated) or a provider botanu runs beside
+    /// (parallel): `OTEL_EXPORTER_OTLP_*` are the app's, and botanu never exports to the app's
+    /// collector through them.
+    AppOwnsOtel,
 }
 
 /// What the exporter uses, from [`BotanuConfig::resolve`].
@@ -547,14 +599,10 @@ impl ResolvedExport {
 
 impl fmt::Debug for ResolvedExport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headers: BTreeMap<&str, &str> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), redact_header(k, v)))
-            .collect();
+        let headers: Vec<&str> = self.headers.keys().map(String::as_str).collect();
         f.debug_struct("ResolvedExport")
             .field("traces_endpoint", &self.traces_endpoint)
-            .field("headers", &headers)
+            .field("header_names", &headers)
             .field("had_credentials", &self.had_credentials)
             .field("api_key_withheld_from", &self.api_key_withheld_from)
             .finish()

@@ -68,11 +68,12 @@ pub(crate) struct RunSpanStart;
 
 impl SpanProcessor for RunContextEnricher {
     fn on_start(&self, span: &mut Span, cx: &Context) {
+        if cx.get::<RunSpanStart>().is_some() {
+            return;
+        }
         if let Some(current) = cx.get::<CurrentRun>() {
             // Inside a run botanu started: its attributes were worked out when it started.
-            if cx.get::<RunSpanStart>().is_none() {
-                set_absent(span, current.enriched());
-            }
+            set_absent(span, current.enriched());
             return;
         }
         let baggage = cx.baggage();

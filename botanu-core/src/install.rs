@@ -32,10 +32,10 @@ use opentelemetry_sdk::trace::{
 };
 use opentelemetry_sdk::Resource;
 
-use crate::config::{redact_url, BotanuConfig, ResolvedExport};
+use crate::config::{redact_url, BotanuConfig, Destination, ResolvedExport};
 use crate::export::{export_processor, Counters, ExportProcessor, ExportStats};
 use crate::pipeline::Pipeline;
-use crate::{BaggagePropagator, Error, PreservingSampler, SampledSpanProcessor};
+use crate::{BaggagePropagator, Error, PreservingSampler};
 
 /// The instrumentation scope of spans botanu creates itself.
 pub const SCOPE_NAME: &str = "botanu_sdk";
@@ -75,9 +75,11 @@ pub struct Botanu {
 struct Inner {
     mode: Mode,
     config: BotanuConfig,
-    provider: Option<SdkTracerProvider>,
+    provider: SdkTracerProvider,
     counters: Arc<Counters>,
     shut_down: AtomicBool,
+    /// What was installed and where spans go, in one sentence (see [`Botanu::describe`]).
+    description: String,
 }
 
 static INSTALLED: OnceLock<Botanu> = OnceLock::new();
@@ -106,11 +108,20 @@ pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
         return Ok(existing.clone());
     }
     if config.disabled {
-        return Ok(register(disabled(config)));
+        // Nothing of botanu's; a provider with no processor stands in for the accessor.
+        return Ok(register(disabled(
+            config,
+            SdkTracerProvider::builder().build(),
+        )));
     }
-    let resolved = config.resolve()?;
     let foreign = global_provider_is_installed();
-    let exporter = export_processor(&config, &resolved)?;
+    let destination = if foreign {
+        Destination::AppOwnsOtel
+    } else {
+        Destination::Greenfield
+    };
+    let resolved = config.resolve_for(destination)?;
+    let exporter = exporter_for(&config, resolved.as_ref())?;
     let counters = ExportProcessor::counters_of(exporter.as_ref());
     let mut pipeline = Pipeline::new();
     if let Some(exporter) = exporter {
@@ -129,7 +140,8 @@ pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
     };
     install_propagator();
     crate::run::set_default_environment(config.environment.clone());
-    log_installed(mode, &resolved, &config, None);
+    let description = describe(mode, resolved.as_ref(), &config, None);
+    log_installed(mode, resolved.as_ref(), &config, &description);
     if let Ok(sampler) = std::env::var("OTEL_TRACES_SAMPLER") {
         if !sampler.is_empty() && sampler != "always_on" {
             tracing::warn!(target: "botanu", otel_traces_sampler = %sampler, "OTEL_TRACES_SAMPLER is ignored by botanu's own provider, which records every span; to keep sampling for your exporters, hand your pipeline to Botanu::builder()");
@@ -139,11 +151,23 @@ pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
         inner: Arc::new(Inner {
             mode,
             config,
-            provider: Some(provider),
+            provider,
             counters,
             shut_down: AtomicBool::new(false),
+            description,
         }),
     }))
+}
+
+/// botanu's export processor for a resolved destination (none without one, or with export off).
+fn exporter_for(
+    config: &BotanuConfig,
+    resolved: Option<&ResolvedExport>,
+) -> Result<Option<ExportProcessor>, Error> {
+    match resolved {
+        Some(resolved) => export_processor(config, resolved),
+        None => Ok(None),
+    }
 }
 
 fn register(botanu: Botanu) -> Botanu {
@@ -158,15 +182,19 @@ fn register(botanu: Botanu) -> Botanu {
     botanu
 }
 
-fn disabled(config: BotanuConfig) -> Botanu {
-    tracing::info!(target: "botanu", "botanu is disabled (BOTANU_DISABLED); nothing is installed");
+/// The handle of a disabled botanu around `provider`: the app's own provider (migrated), or
+/// one with no processor.
+fn disabled(config: BotanuConfig, provider: SdkTracerProvider) -> Botanu {
+    let description = "disabled (BOTANU_DISABLED): botanu adds nothing; your pipeline, if you handed one to Botanu::builder(), runs exactly as it would without botanu".to_owned();
+    tracing::info!(target: "botanu", mode = "disabled", "{description}");
     Botanu {
         inner: Arc::new(Inner {
             mode: Mode::Disabled,
             config,
-            provider: None,
+            provider,
             counters: Arc::default(),
             shut_down: AtomicBool::new(false),
+            description,
         }),
     }
 }
@@ -204,11 +232,24 @@ impl Botanu {
         &self.inner.config
     }
 
-    /// botanu's tracer provider (`None` when disabled). In greenfield and migrated modes it is
-    /// also the global provider; hand it to `tracing_opentelemetry` so `tracing` spans flow
-    /// through it.
-    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
-        self.inner.provider.as_ref()
+    /// The tracer provider to hand to `tracing_opentelemetry` (or to use directly) so that
+    /// your spans flow through your pipeline and botanu's.
+    ///
+    /// * greenfield: botanu's provider, also the global one;
+    /// * migrated: the one provider built from your pipeline, also the global one — **also when
+    ///   botanu is disabled** (`BOTANU_DISABLED`), when it is exactly the provider
+    ///   `SdkTracerProvider::builder()` would have built from your calls;
+    /// * parallel: botanu's own provider (the foreign global provider is not botanu's to give);
+    /// * disabled without a pipeline of yours: a provider with no processor.
+    pub fn tracer_provider(&self) -> &SdkTracerProvider {
+        &self.inner.provider
+    }
+
+    /// What was installed and where spans go, in one sentence: the same text as the install
+    /// log line, which is also logged once when the first run starts (install often happens
+    /// before any `tracing` subscriber exists, so the first line is lost).
+    pub fn describe(&self) -> &str {
+        &self.inner.description
     }
 
     /// Counters of botanu's export path: spans queued, exported, failed and dropped, failed
@@ -224,22 +265,69 @@ impl Botanu {
         if self.inner.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        match &self.inner.provider {
-            Some(p) => p
-                .shutdown_with_timeout(Duration::from_secs(10))
-                .map_err(|e| Error::Exporter(format!("shutdown: {e}"))),
-            None => Ok(()),
-        }
+        self.inner
+            .provider
+            .shutdown_with_timeout(Duration::from_secs(10))
+            .map_err(|e| Error::Exporter(format!("shutdown: {e}")))
+    }
+
+    /// A guard that [shuts botanu down](Self::shutdown) when dropped (see [`shutdown_guard`]).
+    pub fn shutdown_guard(&self) -> ShutdownGuard {
+        ShutdownGuard { _private: () }
     }
 
     /// Exports everything queued so far.
     pub fn force_flush(&self) -> Result<(), Error> {
-        match &self.inner.provider {
-            Some(p) => p
-                .force_flush()
-                .map_err(|e| Error::Exporter(format!("flush: {e}"))),
-            None => Ok(()),
+        self.inner
+            .provider
+            .force_flush()
+            .map_err(|e| Error::Exporter(format!("flush: {e}")))
+    }
+}
+
+/// Shuts down the installed botanu when dropped: everything queued is exported and the
+/// export summary is logged. Hold one in `main` so that nothing is lost at a graceful exit,
+/// whoever installed botanu (a layer when the router was built, `enable()`, the builder) and
+/// whenever (the guard looks botanu up when it is dropped):
+///
+/// ```
+/// let _botanu = botanu_core::shutdown_guard(); // first line of main
+/// // … build the app (a layer installs botanu), serve it with a graceful shutdown …
+/// drop(_botanu); // at the end of main: queued spans exported, the summary logged
+/// ```
+///
+/// A process killed by a signal it does not handle runs no destructor: serve with a graceful
+/// shutdown (as above) so that `main` returns.
+#[derive(Debug)]
+#[must_use = "botanu is shut down when the guard is dropped: bind it (`let _botanu = …`)"]
+pub struct ShutdownGuard {
+    _private: (),
+}
+
+/// A [`ShutdownGuard`] for whatever botanu is installed when it is dropped.
+pub fn shutdown_guard() -> ShutdownGuard {
+    ShutdownGuard { _private: () }
+}
+
+impl Drop for ShutdownGuard {
+    fn drop(&mut self) {
+        if let Some(botanu) = Botanu::get() {
+            if let Err(e) = botanu.shutdown() {
+                tracing::warn!(target: "botanu", error = %e, "botanu shutdown did not complete");
+            }
         }
+    }
+}
+
+static ANNOUNCED: AtomicBool = AtomicBool::new(false);
+
+/// Logs [`Botanu::describe`] once, when the first run starts: by then a subscriber exists.
+pub(crate) fn announce_first_run() {
+    if ANNOUNCED.load(Ordering::Relaxed) || ANNOUNCED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    if let Some(b) = INSTALLED.get() {
+        tracing::info!(target: "botanu", mode = b.mode().as_str(), "first botanu run started; botanu is {}", b.describe());
     }
 }
 
@@ -254,6 +342,17 @@ pub fn ensure_installed() {
     }
 }
 
+/// Whether botanu's spans must stay out of the app's view: the app has a pipeline of its own
+/// (migrated) or a provider botanu cannot see into (parallel). See `own_span`.
+pub(crate) fn isolated() -> bool {
+    matches!(mode(), Some(Mode::Migrated | Mode::Parallel))
+}
+
+/// The mode botanu was installed in, if it is.
+pub(crate) fn mode() -> Option<Mode> {
+    INSTALLED.get().map(|b| b.inner.mode)
+}
+
 /// Whether botanu is installed and not disabled: adapters pass requests straight through
 /// otherwise.
 pub fn is_active() -> bool {
@@ -265,9 +364,12 @@ pub fn is_active() -> bool {
 /// botanu's tracer with another instrumentation scope (trackers use `botanu.gen_ai`,
 /// `botanu.data`, …).
 pub(crate) fn tracer_with_scope(scope: &'static str) -> BoxedTracer {
-    match INSTALLED.get().and_then(|b| b.inner.provider.as_ref()) {
-        Some(p) => BoxedTracer::new(Box::new(
-            p.tracer_with_scope(InstrumentationScope::builder(scope).build()),
+    debug_assert!(crate::own_span::OWN_SCOPES.contains(&scope));
+    match INSTALLED.get().filter(|b| b.inner.mode != Mode::Disabled) {
+        Some(b) => BoxedTracer::new(Box::new(
+            b.inner
+                .provider
+                .tracer_with_scope(InstrumentationScope::builder(scope).build()),
         )),
         None => BoxedTracer::new(Box::new(opentelemetry::trace::noop::NoopTracer::new())),
     }
@@ -290,6 +392,7 @@ pub struct BotanuBuilder {
     id_generator: Option<Box<dyn IdGenerator>>,
     span_limits: Option<SpanLimits>,
     config: Option<BotanuConfig>,
+    share_run_attributes: bool,
 }
 
 /// Lets boxed processors be wrapped and handed to the SDK builder.
@@ -368,6 +471,16 @@ impl BotanuBuilder {
         self.config = Some(config);
         self
     }
+    /// Whether your processors also get the run attributes (`botanu.run_id`,
+    /// `botanu.workflow`, `botanu.event_id`, **`botanu.customer_id`**, … — every `botanu.*`
+    /// attribute) on the spans of a run. Default `false`: your exporters get exactly the
+    /// attributes they got without botanu. Turn it on to find a run in your own APM by its
+    /// `botanu.run_id`, knowing that customer and tenant ids then reach that backend too.
+    /// botanu's own spans (run spans, client spans, LLM spans) never reach your processors.
+    pub fn share_run_attributes(mut self, share: bool) -> Self {
+        self.share_run_attributes = share;
+        self
+    }
 
     /// Builds the one provider, installs it as the global provider with the
     /// `tracecontext,baggage` propagator, and returns the handle.
@@ -383,7 +496,7 @@ impl BotanuBuilder {
         }
         let config = self.config.unwrap_or_else(BotanuConfig::from_env);
         if config.disabled {
-            // The user's pipeline still works exactly as it would have without botanu.
+            // The user's pipeline exactly as `SdkTracerProvider::builder()` would build it.
             let mut b = SdkTracerProvider::builder();
             if let Some(s) = self.sampler {
                 b = b.with_sampler(s);
@@ -400,20 +513,21 @@ impl BotanuBuilder {
             if let Some(l) = self.span_limits {
                 b = b.with_span_limits(l);
             }
-            global::set_tracer_provider(b.build());
-            return Ok(register(disabled(config)));
+            let provider = b.build();
+            global::set_tracer_provider(provider.clone());
+            return Ok(register(disabled(config, provider)));
         }
-        let resolved = config.resolve()?;
-        let exporter = export_processor(&config, &resolved)?;
+        let resolved = config.resolve_for(Destination::AppOwnsOtel)?;
+        let exporter = exporter_for(&config, resolved.as_ref())?;
         let counters = ExportProcessor::counters_of(exporter.as_ref());
 
         let sampler = self
             .sampler
             .unwrap_or_else(|| opentelemetry_sdk::trace::Config::default().sampler);
         let sampler_description = format!("{sampler:?}");
-        let mut pipeline = Pipeline::new();
+        let mut pipeline = Pipeline::new().share_run_attributes(self.share_run_attributes);
         for p in self.processors {
-            pipeline = pipeline.then(SampledSpanProcessor::sampled_only(BoxedProcessor(p)));
+            pipeline = pipeline.user(BoxedProcessor(p));
         }
         if let Some(exporter) = exporter {
             pipeline = pipeline.then(exporter);
@@ -432,19 +546,21 @@ impl BotanuBuilder {
         global::set_tracer_provider(provider.clone());
         install_propagator();
         crate::run::set_default_environment(config.environment.clone());
-        log_installed(
+        let description = describe(
             Mode::Migrated,
-            &resolved,
+            resolved.as_ref(),
             &config,
             Some(&sampler_description),
         );
+        log_installed(Mode::Migrated, resolved.as_ref(), &config, &description);
         Ok(register(Botanu {
             inner: Arc::new(Inner {
                 mode: Mode::Migrated,
                 config,
-                provider: Some(provider),
+                provider,
                 counters,
                 shut_down: AtomicBool::new(false),
+                description,
             }),
         }))
     }
@@ -509,16 +625,46 @@ fn install_propagator() {
     }
 }
 
-fn log_installed(
+/// Where botanu's spans go, for the install line.
+fn destination_text(resolved: Option<&ResolvedExport>, config: &BotanuConfig) -> String {
+    match resolved {
+        _ if !config.export => "nowhere (export off)".to_owned(),
+        Some(r) => redact_url(&r.traces_endpoint),
+        None => "nowhere: OTEL_EXPORTER_OTLP_* belong to your pipeline; set BOTANU_COLLECTOR_ENDPOINT or BOTANU_API_KEY".to_owned(),
+    }
+}
+
+/// The one sentence [`Botanu::describe`] returns.
+fn describe(
     mode: Mode,
-    resolved: &ResolvedExport,
+    resolved: Option<&ResolvedExport>,
     config: &BotanuConfig,
     sampler: Option<&str>,
+) -> String {
+    let to = destination_text(resolved, config);
+    match mode {
+        Mode::Greenfield => format!("greenfield: botanu's provider (always on) is the global provider; every span goes to {to}"),
+        Mode::Parallel => format!("parallel: another global tracer provider exists and is left untouched (its spans, parents and exporters unchanged); botanu's own spans go to {to}"),
+        Mode::Migrated => format!(
+            "migrated: your pipeline runs in botanu's provider; your sampler ({}) decides what your exporters get, and they get exactly the spans and attributes they got without botanu; botanu exports 100% to {to}",
+            sampler.unwrap_or("default")
+        ),
+        Mode::Disabled => "disabled".to_owned(),
+    }
+}
+
+fn log_installed(
+    mode: Mode,
+    resolved: Option<&ResolvedExport>,
+    config: &BotanuConfig,
+    description: &str,
 ) {
-    let endpoint = if config.export {
-        redact_url(&resolved.traces_endpoint)
-    } else {
-        "none (export off)".to_owned()
+    let Some(resolved) = resolved else {
+        if config.export {
+            tracing::warn!(target: "botanu", mode = mode.as_str(), "botanu has no destination of its own and exports nothing: OTEL_EXPORTER_OTLP_* configure your own pipeline, so botanu does not export to your collector through them; set BOTANU_COLLECTOR_ENDPOINT or BOTANU_API_KEY (runs and enrichment work meanwhile)");
+        }
+        tracing::info!(target: "botanu", mode = mode.as_str(), "botanu installed, {description}");
+        return;
     };
     if resolved.had_credentials {
         tracing::error!(target: "botanu", source = resolved.endpoint_source, "the collector endpoint carried user:password credentials; they were removed. Use BOTANU_API_KEY or OTEL_EXPORTER_OTLP_HEADERS instead");
@@ -526,17 +672,5 @@ fn log_installed(
     if let Some(host) = &resolved.api_key_withheld_from {
         tracing::error!(target: "botanu", host = %host, "BOTANU_API_KEY is set but the endpoint host is not a botanu host or loopback: the key is withheld and spans are sent unauthenticated");
     }
-    let auth = resolved.sends_authorization();
-    match mode {
-        Mode::Greenfield => {
-            tracing::info!(target: "botanu", mode = "greenfield", endpoint = %endpoint, authorization = auth, environment = %config.environment, "botanu installed: new tracer provider (always on) set as global, exporting over OTLP/HTTP")
-        }
-        Mode::Parallel => {
-            tracing::info!(target: "botanu", mode = "parallel", endpoint = %endpoint, authorization = auth, environment = %config.environment, "botanu installed beside an existing global tracer provider, which is left untouched; botanu's spans use botanu's own provider")
-        }
-        Mode::Migrated => {
-            tracing::info!(target: "botanu", mode = "migrated", endpoint = %endpoint, authorization = auth, environment = %config.environment, sampler = sampler.unwrap_or("default"), "botanu installed with your pipeline: your sampler's decisions are preserved for your exporters and downstream services; botanu exports 100%")
-        }
-        Mode::Disabled => {}
-    }
+    tracing::info!(target: "botanu", mode = mode.as_str(), endpoint_source = resolved.endpoint_source, authorization = resolved.sends_authorization(), environment = %config.environment, "botanu installed, {description}");
 }

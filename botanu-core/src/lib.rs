@@ -15,6 +15,7 @@ pub mod llm;
 #[cfg(feature = "reqwest")]
 mod outbound_reqwest;
 mod outcome;
+mod own_span;
 pub mod pii;
 mod pipeline;
 pub mod propagation;
@@ -60,8 +61,8 @@ pub use enricher::RunContextEnricher;
 pub use error::Error;
 pub use export::ExportStats;
 pub use install::{
-    enable, enable_with, ensure_installed, is_active, tracer, Botanu, BotanuBuilder, Mode,
-    SCOPE_NAME,
+    enable, enable_with, ensure_installed, is_active, shutdown_guard, tracer, Botanu,
+    BotanuBuilder, Mode, ShutdownGuard, SCOPE_NAME,
 };
 pub use llm::{track_llm, track_tool_call};
 #[cfg(feature = "reqwest")]

@@ -25,7 +25,8 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{global, Context, KeyValue};
 
-use crate::baggage::keys;
+use crate::baggage::{keys, CurrentRun};
+use crate::own_span;
 use crate::run::{attr, duration_ms, RunContext, RunOutcome, RunStatus};
 use crate::BaggagePropagator;
 
@@ -118,7 +119,41 @@ impl RunSpec {
     /// Starts the run as a child of `parent` (the inbound context, or the current one):
     /// builds the [`RunContext`], starts the run span `botanu.run/{workflow}` with botanu's
     /// tracer, adds `botanu.run.started`, and layers the run's baggage.
+    ///
+    /// When the app has a tracing pipeline of its own (migrated or parallel install), the run
+    /// span is a child of `parent`'s span in botanu's export only: the returned context keeps
+    /// the span that is current now as the app's current span, so the app's spans and the
+    /// `traceparent` it sends keep the parents they had without botanu.
     pub fn start(self, parent: &Context) -> ActiveRun {
+        self.start_inner(parent, false)
+    }
+
+    /// Starts the run of an HTTP request with these headers (what the adapters call). The
+    /// trace continues from the span current now when another layer outside already started
+    /// one for the request (`OtelAxumLayer`, tower-http's `TraceLayer` with
+    /// tracing-opentelemetry); otherwise from the inbound `traceparent`. Inbound baggage comes
+    /// from the headers either way. A span of another layer that encloses the run is given the
+    /// run's attributes (in botanu's export; they are removed from the app's own view).
+    pub fn start_request(self, headers: &dyn Extractor) -> ActiveRun {
+        let current = Context::current();
+        let enclosed = {
+            let span = current.span();
+            let sc = span.span_context();
+            sc.is_valid() && !sc.is_remote()
+        };
+        let inbound = if enclosed {
+            extract_baggage(&current, headers)
+        } else {
+            extract_inbound(headers)
+        };
+        let adopt = enclosed
+            && current.span().is_recording()
+            && RunContext::from_context_local(&current).is_none()
+            && crate::install::mode() != Some(crate::Mode::Parallel);
+        self.start_inner(&inbound, adopt)
+    }
+
+    fn start_inner(self, parent: &Context, adopt_enclosing: bool) -> ActiveRun {
         let inbound_baggage = parent.baggage();
         // A run already current in this process is always a trusted parent.
         let local_parent = RunContext::from_context_local(parent);
@@ -174,14 +209,16 @@ impl RunSpec {
         }
         // A request nothing identifies is its own event.
         let run = b.build_with_event_fallback(true);
+        crate::install::announce_first_run();
 
         // Inbound botanu entries that are not trusted must not reach spans or downstream.
-        let parent = if trusted || !has_botanu_keys(inbound_baggage) {
-            Cow::Borrowed(parent)
+        let untrusted_removed;
+        let inbound_baggage = if trusted || !has_botanu_keys(inbound_baggage) {
+            inbound_baggage
         } else {
-            Cow::Owned(parent.with_baggage(without_botanu_keys(inbound_baggage)))
+            untrusted_removed = without_botanu_keys(inbound_baggage);
+            &untrusted_removed
         };
-        let run_cx = run.to_context(&parent);
 
         let tracer = crate::tracer();
         let mut attributes = run.to_span_attributes();
@@ -189,18 +226,39 @@ impl RunSpec {
         attributes
             .retain(|kv| !(kv.key.as_str() == keys::CUSTOMER_ID && kv.value.as_str().is_empty()));
         attributes.extend(self.attributes);
-        let span = tracer
-            .span_builder(run_span_name(run.workflow()))
-            .with_kind(self.kind)
-            .with_attributes(attributes)
-            // The run span already carries every run attribute: the enricher skips it.
-            .start_with_context(&tracer, &run_cx.with_value(crate::enricher::RunSpanStart));
-        let cx = run_cx.with_span(span);
-        cx.span()
+        // The run span already carries every run attribute: the enricher skips it.
+        let start_cx = own_span::start_context(parent).with_value(crate::enricher::RunSpanStart);
+        let span = tracer.build_with_context(
+            tracer
+                .span_builder(run_span_name(run.workflow()))
+                .with_kind(self.kind)
+                .with_attributes(attributes),
+            &start_cx,
+        );
+        // Isolated, the work keeps the app's current span (see `own_span`).
+        let base = if crate::install::isolated() {
+            Cow::Owned(Context::current())
+        } else {
+            Cow::Borrowed(parent)
+        };
+        let run_cx = run.context_over(&base, inbound_baggage);
+        if adopt_enclosing {
+            if let Some(current) = run_cx.get::<CurrentRun>() {
+                let enclosing = base.span();
+                for kv in current.enriched() {
+                    enclosing.set_attribute(kv.clone());
+                }
+            }
+        }
+        let entered = own_span::enter(span, &run_cx);
+        entered
+            .span_cx
+            .span()
             .add_event(EVENT_STARTED, run.identity_attributes().to_vec());
         ActiveRun {
             run,
-            cx,
+            span_cx: entered.span_cx,
+            cx: entered.work_cx,
             finished: false,
         }
     }
@@ -280,6 +338,9 @@ impl RunEnd {
 #[derive(Debug)]
 pub struct ActiveRun {
     run: RunContext,
+    /// Holds the run span (botanu's view).
+    span_cx: Context,
+    /// The context the work runs under.
     cx: Context,
     finished: bool,
 }
@@ -290,7 +351,8 @@ impl ActiveRun {
         &self.run
     }
 
-    /// The context carrying the run span and the run's baggage.
+    /// The context to run the work under: the run, its baggage, and (unless the app has its own
+    /// pipeline) the run span as the current span.
     pub fn context(&self) -> &Context {
         &self.cx
     }
@@ -319,7 +381,7 @@ impl ActiveRun {
         run.complete(outcome.clone());
         let duration = duration_ms(run.duration().unwrap_or_default());
 
-        let span = self.cx.span();
+        let span = self.span_cx.span();
         for recorded in run.take_recorded() {
             match recorded {
                 crate::run::Recorded::Attribute(kv) => span.set_attribute(kv),
@@ -515,10 +577,16 @@ fn finish_panicked(active: ActiveRun, payload: &(dyn std::any::Any + Send)) {
 /// [`BaggagePropagator`]. Malformed or oversized headers are ignored, never an error.
 pub fn extract_inbound(headers: &dyn Extractor) -> Context {
     let cx = global::get_text_map_propagator(|p| p.extract(headers));
+    extract_baggage(&cx, headers)
+}
+
+/// `cx` with the inbound baggage of `headers` (botanu's Python-compatible codec), its trace
+/// context untouched.
+fn extract_baggage(cx: &Context, headers: &dyn Extractor) -> Context {
     if headers.get("baggage").is_none() {
-        return cx;
+        return cx.clone();
     }
-    BaggagePropagator::new().extract_with_context(&cx, headers)
+    BaggagePropagator::new().extract_with_context(cx, headers)
 }
 
 /// The error class of an error type, as the run records it: the type's name without module

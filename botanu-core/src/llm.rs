@@ -24,7 +24,7 @@ use crate::capture::{prepare, DEFAULT_MAX_CHARS};
 use crate::lifecycle::error_class_of;
 use crate::tracking::{metadata_key, TrackedSpan};
 
-const SCOPE: &str = "botanu.gen_ai";
+pub(crate) const SCOPE: &str = "botanu.gen_ai";
 
 /// The provider name the reference SDK uses for `vendor` (lower-cased; known aliases mapped).
 pub fn normalize_provider(vendor: &str) -> String {

@@ -96,16 +96,21 @@ impl Middleware for BotanuPropagation {
             if let Some(port) = url.port_or_known_default() {
                 attributes.push(KeyValue::new("server.port", i64::from(port)));
             }
-            let span = tracer
-                .span_builder(req.method().as_str().to_owned())
-                .with_kind(SpanKind::Client)
-                .with_attributes(attributes)
-                .start_with_context(&tracer, &parent);
-            Some(parent.with_span(span))
+            Some(crate::own_span::start(
+                &tracer,
+                tracer
+                    .span_builder(req.method().as_str().to_owned())
+                    .with_kind(SpanKind::Client)
+                    .with_attributes(attributes),
+                &parent,
+            ))
         } else {
             None
         };
-        let inject_cx = cx.as_ref().unwrap_or(&parent);
+        // The client span is the `traceparent` parent only when botanu owns the tracing; with
+        // an app pipeline, the request carries the app's current span as it would without
+        // botanu (the app's collector never receives botanu's client span).
+        let inject_cx = cx.as_ref().map_or(&parent, |e| &e.work_cx);
         let host = req.url().host_str().map(str::to_owned);
         let policy = self
             .policy
@@ -117,11 +122,14 @@ impl Middleware for BotanuPropagation {
             &mut HeaderInjector(req.headers_mut()),
         );
 
-        let Some(cx) = cx else {
+        let Some(entered) = cx else {
             return next.run(req, extensions).await;
         };
-        let result = next.run(req, extensions).with_context(cx.clone()).await;
-        let span = cx.span();
+        let result = next
+            .run(req, extensions)
+            .with_context(entered.work_cx.clone())
+            .await;
+        let span = entered.span_cx.span();
         match &result {
             Ok(response) => {
                 let status = response.status();

@@ -8,6 +8,11 @@
 //! drops 2.6k). [`Pipeline`] is a single processor that runs the enricher on start, then fans
 //! out to the processors behind it with one clone fewer: the last processor gets the span
 //! itself.
+//!
+//! In migrated mode it also keeps the app's view exactly what it was without botanu (DESIGN
+//! §3): the app's processors ([`Pipeline::user`]) see only the spans the app's sampler kept,
+//! never botanu's own spans (run, tracker and client spans), and their copy of a span has no
+//! `botanu.*` attribute unless the app opted in to sharing them.
 
 use std::time::Duration;
 
@@ -16,11 +21,14 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
 
+use crate::own_span::{is_own_scope, is_own_start};
 use crate::RunContextEnricher;
 
-/// The enricher, then `processors` in order (the user's, then botanu's exporter).
+/// The app's processors, the enricher, then botanu's `processors` in order.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
+    user: Vec<Box<dyn SpanProcessor>>,
+    share_run_attributes: bool,
     enricher: RunContextEnricher,
     processors: Vec<Box<dyn SpanProcessor>>,
 }
@@ -29,12 +37,27 @@ impl Pipeline {
     /// A pipeline that enriches and forwards to nothing yet.
     pub(crate) fn new() -> Self {
         Pipeline {
+            user: Vec::new(),
+            share_run_attributes: false,
             enricher: RunContextEnricher::new(),
             processors: Vec::new(),
         }
     }
 
-    /// Adds a processor after the ones already there.
+    /// Adds one of the app's processors: it sees the spans the app's sampler kept (sampled
+    /// flag set) that are not botanu's own, as they would be without botanu.
+    pub(crate) fn user(mut self, processor: impl SpanProcessor + 'static) -> Self {
+        self.user.push(Box::new(processor));
+        self
+    }
+
+    /// Whether the app's processors keep the `botanu.*` attributes (default false).
+    pub(crate) fn share_run_attributes(mut self, share: bool) -> Self {
+        self.share_run_attributes = share;
+        self
+    }
+
+    /// Adds one of botanu's processors (sees every span) after the ones already there.
     pub(crate) fn then(mut self, processor: impl SpanProcessor + 'static) -> Self {
         self.processors.push(Box::new(processor));
         self
@@ -43,7 +66,7 @@ impl Pipeline {
     /// Calls `f` on every processor, all of them even when some fail; the first error wins.
     fn each(&self, f: impl Fn(&dyn SpanProcessor) -> OTelSdkResult) -> OTelSdkResult {
         let mut first = Ok(());
-        for p in &self.processors {
+        for p in self.user.iter().chain(&self.processors) {
             let result = f(p.as_ref());
             if first.is_ok() {
                 first = result;
@@ -51,10 +74,27 @@ impl Pipeline {
         }
         first
     }
+
+    /// The app's copy of a finished span.
+    fn user_copy(&self, span: &SpanData) -> SpanData {
+        let mut copy = span.clone();
+        if !self.share_run_attributes {
+            copy.attributes
+                .retain(|kv| !kv.key.as_str().starts_with(crate::baggage::keys::PREFIX));
+        }
+        copy
+    }
 }
 
 impl SpanProcessor for Pipeline {
     fn on_start(&self, span: &mut Span, cx: &Context) {
+        use opentelemetry::trace::Span as _;
+        // The app's processors first: they see the span as it would start without botanu.
+        if !self.user.is_empty() && span.span_context().is_sampled() && !is_own_start(cx) {
+            for p in &self.user {
+                p.on_start(span, cx);
+            }
+        }
         self.enricher.on_start(span, cx);
         for p in &self.processors {
             p.on_start(span, cx);
@@ -62,6 +102,14 @@ impl SpanProcessor for Pipeline {
     }
 
     fn on_end(&self, span: SpanData) {
+        if !self.user.is_empty()
+            && span.span_context.is_sampled()
+            && !is_own_scope(&span.instrumentation_scope)
+        {
+            for p in &self.user {
+                p.on_end(self.user_copy(&span));
+            }
+        }
         if let Some((last, rest)) = self.processors.split_last() {
             for p in rest {
                 p.on_end(span.clone());
@@ -79,7 +127,7 @@ impl SpanProcessor for Pipeline {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        for p in &mut self.processors {
+        for p in self.user.iter_mut().chain(&mut self.processors) {
             p.set_resource(resource);
         }
     }

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use opentelemetry::trace::{Link, Span as _, SpanKind, TraceId};
+use opentelemetry::trace::{Link, Span as _, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
@@ -19,7 +19,9 @@ use opentelemetry_sdk::Resource;
 use crate::Error;
 
 /// Wraps any sampler: its decision, attributes and trace state are returned unchanged, except
-/// that [`SamplingDecision::Drop`] becomes [`SamplingDecision::RecordOnly`].
+/// that [`SamplingDecision::Drop`] becomes [`SamplingDecision::RecordOnly`]. botanu's own spans
+/// (run, tracker and client spans) do not reach the wrapped sampler at all: they follow their
+/// parent's sampled flag.
 ///
 /// A `RecordOnly` span is recording (processors see it) with the sampled flag off, so the
 /// user's processors wrapped in [`SampledSpanProcessor::sampled_only`] ignore it, downstream
@@ -63,6 +65,22 @@ impl ShouldSample for PreservingSampler {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
+        if let Some(parent) = parent_context.filter(|cx| crate::own_span::is_own_start(cx)) {
+            // One of botanu's own spans: the app's sampler never saw it without botanu (a
+            // rate-limiting or counting sampler must not spend its budget on it), and the app's
+            // processors never get it. It carries the sampled flag of its parent.
+            let parent = parent.span();
+            let sc = parent.span_context();
+            return SamplingResult {
+                decision: if !sc.is_valid() || sc.is_sampled() {
+                    SamplingDecision::RecordAndSample
+                } else {
+                    SamplingDecision::RecordOnly
+                },
+                attributes: Vec::new(),
+                trace_state: sc.trace_state().clone(),
+            };
+        }
         let mut result =
             self.inner
                 .should_sample(parent_context, trace_id, name, span_kind, attributes, links);

@@ -17,6 +17,9 @@ pub(crate) struct TrackedSpan {
 
 #[derive(Debug)]
 struct State {
+    /// Holds the span.
+    span_cx: Context,
+    /// The context for work done inside the call (see `own_span`).
     cx: Context,
     started: Instant,
     ended: AtomicBool,
@@ -36,15 +39,18 @@ impl TrackedSpan {
         error_attr: &'static str,
     ) -> Self {
         let tracer = crate::install::tracer_with_scope(scope);
-        let parent = Context::current();
-        let span = tracer
-            .span_builder(name)
-            .with_kind(kind)
-            .with_attributes(attributes)
-            .start_with_context(&tracer, &parent);
+        let entered = crate::own_span::start(
+            &tracer,
+            tracer
+                .span_builder(name)
+                .with_kind(kind)
+                .with_attributes(attributes),
+            &Context::current(),
+        );
         TrackedSpan {
             state: Arc::new(State {
-                cx: parent.with_span(span),
+                span_cx: entered.span_cx,
+                cx: entered.work_cx,
                 started: Instant::now(),
                 ended: AtomicBool::new(false),
                 duration_attr,
@@ -53,20 +59,21 @@ impl TrackedSpan {
         }
     }
 
-    /// The context with this span current (for work done inside the call).
+    /// The context for work done inside the call: this span current, or (when the app has a
+    /// pipeline of its own) this span as the parent of botanu's spans only.
     pub(crate) fn context(&self) -> &Context {
         &self.state.cx
     }
 
     pub(crate) fn set(&self, key: impl Into<opentelemetry::Key>, value: impl Into<Value>) {
         self.state
-            .cx
+            .span_cx
             .span()
             .set_attribute(KeyValue::new(key, value));
     }
 
     pub(crate) fn set_error(&self, class: &str, message: &str) {
-        let span = self.state.cx.span();
+        let span = self.state.span_cx.span();
         span.set_attribute(KeyValue::new(self.state.error_attr, class.to_owned()));
         span.add_event(
             "exception",
@@ -88,7 +95,7 @@ impl State {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
         }
-        let span = self.cx.span();
+        let span = self.span_cx.span();
         if let Some(attr) = self.duration_attr {
             span.set_attribute(KeyValue::new(
                 attr,
@@ -102,7 +109,7 @@ impl State {
 impl Drop for State {
     fn drop(&mut self) {
         if !self.ended.load(Ordering::Acquire) && std::thread::panicking() {
-            let span = self.cx.span();
+            let span = self.span_cx.span();
             span.set_attribute(KeyValue::new(self.error_attr, "panic"));
             span.set_status(Status::error("panic"));
         }

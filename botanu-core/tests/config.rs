@@ -248,13 +248,22 @@ fn debug_output_hides_secrets() {
     let c = BotanuConfig::default()
         .with_api_key(KEY)
         .with_header("x-api-key", "hidden-value")
-        .with_header("x-visible", "shown");
+        .with_header("dd-api-key", "dd-secret");
     let text = format!("{c:?}");
+    // No header value is shown, whatever its name (dd-api-key, x-honeycomb-team, …); the
+    // names are.
     assert!(
-        !text.contains(KEY) && !text.contains("hidden-value"),
+        !text.contains(KEY) && !text.contains("hidden-value") && !text.contains("dd-secret"),
         "{text}"
     );
-    assert!(text.contains("shown"));
+    assert!(
+        text.contains("dd-api-key") && text.contains("x-api-key"),
+        "{text}"
+    );
+    let env_headers = env(&[("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=hc-secret")]);
+    let text = format!("{env_headers:?} {:?}", env_headers.resolve().unwrap());
+    assert!(!text.contains("hc-secret"), "{text}");
+    assert!(text.contains("x-honeycomb-team"), "{text}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{extract_inbound, http_request_attributes, RunSpec};
+use botanu_core::lifecycle::{http_request_attributes, RunSpec};
 use http::{Request, Response};
 use opentelemetry_http::HeaderExtractor;
 use tower_service::Service;
@@ -41,7 +41,6 @@ where
             return ResponseFuture::passthrough(self.inner.call(req));
         }
         let (mut parts, body) = req.into_parts();
-        let inbound = extract_inbound(&HeaderExtractor(&parts.headers));
         let l = &self.layer;
         let attributes = http_request_attributes(
             parts.method.as_str(),
@@ -60,7 +59,7 @@ where
             .fallback_event_id(request_id)
             .trust_inbound(l.config.trust_inbound)
             .attributes(attributes)
-            .start(&inbound);
+            .start_request(&HeaderExtractor(&parts.headers));
         parts.extensions.insert(active.run().clone());
         let cx = active.context().clone();
         let future = {

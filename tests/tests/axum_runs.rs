@@ -27,7 +27,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 fn env() -> &'static TestEnv {
     TestEnv::get_or_init(|botanu| {
-        let tracer = botanu.tracer_provider().unwrap().tracer("tracing");
+        let tracer = botanu.tracer_provider().tracer("tracing");
         let subscriber =
             tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
         tracing::subscriber::set_global_default(subscriber).unwrap();

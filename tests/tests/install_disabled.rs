@@ -10,7 +10,13 @@ fn disabled_installs_nothing() {
     assert!(config.is_disabled());
     let botanu = botanu_core::enable_with(config).unwrap();
     assert_eq!(botanu.mode(), Mode::Disabled);
-    assert!(botanu.tracer_provider().is_none());
+    assert!(
+        botanu.describe().starts_with("disabled"),
+        "{}",
+        botanu.describe()
+    );
+    // The accessor still works (no Option to unwrap): a provider with no processor.
+    drop(opentelemetry::trace::TracerProvider::tracer(botanu.tracer_provider(), "t").start("z"));
     assert_eq!(botanu.stats(), Default::default());
     // botanu's tracer records nothing.
     let span = botanu_core::tracer().start("x");

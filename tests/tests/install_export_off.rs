@@ -14,7 +14,7 @@ fn export_off_enriches_spans_and_sends_nothing() {
         .with_export(false);
     let botanu = botanu_core::enable_with(config).unwrap();
     assert_eq!(botanu.mode(), Mode::Greenfield);
-    let tracer = botanu.tracer_provider().unwrap().tracer("t");
+    let tracer = botanu.tracer_provider().tracer("t");
 
     let mut run_ids = Vec::new();
     for i in 0..20 {

@@ -109,10 +109,18 @@ fn migrated_pipeline_keeps_users_spans_and_botanu_gets_all() {
         .all(|s| s.attr("botanu.workflow") == Some("Support")));
     let unsampled = received.iter().filter(|s| s.flags & 1 == 0).count();
     assert_eq!(unsampled, 2 * TRACES - expected.len());
-    // The user's spans carry the run attributes too (one span, one enrichment).
+    // The user's copies carry no run attribute: they are exactly what the user's exporter got
+    // without botanu (botanu's copies above have them all).
     assert!(got.iter().all(|s| s
         .attributes
         .iter()
-        .any(|kv| kv.key.as_str() == "botanu.run_id")));
+        .all(|kv| !kv.key.as_str().starts_with("botanu."))));
+    assert!(expected.iter().all(|e| {
+        let g = got
+            .iter()
+            .find(|g| g.span_context.span_id() == e.span_context.span_id())
+            .unwrap();
+        g.attributes == e.attributes && g.name == e.name && g.parent_span_id == e.parent_span_id
+    }));
     botanu.shutdown().unwrap();
 }
