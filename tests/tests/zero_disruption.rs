@@ -437,7 +437,10 @@ fn check_botanu_export(spans: &[ReceivedSpan], v: Variant) {
     }
 }
 
-fn run_variant(v: Variant) -> (BTreeSet<String>, BTreeSet<String>) {
+/// What the app's collector (A) and the downstream service saw, one line each.
+type Seen = (BTreeSet<String>, BTreeSet<String>);
+
+fn run_variant(v: Variant) -> Seen {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "child",
@@ -473,7 +476,7 @@ fn run_variant(v: Variant) -> (BTreeSet<String>, BTreeSet<String>) {
 #[test]
 fn with_botanu_equals_without() {
     let variants = all_variants();
-    let results: Vec<(Variant, (BTreeSet<String>, BTreeSet<String>))> = std::thread::scope(|s| {
+    let results: Vec<(Variant, Seen)> = std::thread::scope(|s| {
         let handles: Vec<_> = variants
             .iter()
             .map(|v| s.spawn(move || (*v, run_variant(*v))))
