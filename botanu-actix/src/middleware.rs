@@ -9,7 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpRequest};
 use botanu_core::lifecycle::{
     http_request_attributes, poll_in_run, ActiveRun, ResponseRun, RunEnd, RunSpec,
 };
@@ -35,11 +35,28 @@ pub struct Botanu<E = NoExtractor, C = NoExtractor, T = NoExtractor> {
     tenant_id: T,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Config {
     workflow: Arc<str>,
     trust_inbound: bool,
     run_id_header: bool,
+    skip_unmatched: bool,
+    skip: Option<SkipFn>,
+}
+
+/// The predicate of [`Botanu::skip`].
+type SkipFn = Rc<dyn Fn(&HttpRequest) -> bool>;
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("workflow", &self.workflow)
+            .field("trust_inbound", &self.trust_inbound)
+            .field("run_id_header", &self.run_id_header)
+            .field("skip_unmatched", &self.skip_unmatched)
+            .field("skip", &self.skip.is_some())
+            .finish()
+    }
 }
 
 impl Botanu {
@@ -52,6 +69,8 @@ impl Botanu {
                 workflow: workflow.into().into(),
                 trust_inbound: true,
                 run_id_header: true,
+                skip_unmatched: true,
+                skip: None,
             }),
             event_id: NoExtractor,
             customer_id: NoExtractor,
@@ -105,6 +124,26 @@ impl<E, C, T> Botanu<E, C, T> {
     /// Whether responses carry `x-botanu-run-id` (default true).
     pub fn run_id_header(self, enabled: bool) -> Self {
         self.edit(|c| c.run_id_header = enabled)
+    }
+
+    /// Requests for which `predicate` is true are served without a run (health checks,
+    /// metrics endpoints).
+    ///
+    /// ```
+    /// use botanu_actix::Botanu;
+    ///
+    /// let mw = Botanu::workflow("Customer Support")
+    ///     .skip(|req: &actix_web::HttpRequest| req.path() == "/healthz");
+    /// # let _ = mw;
+    /// ```
+    pub fn skip<F: Fn(&HttpRequest) -> bool + 'static>(self, predicate: F) -> Self {
+        self.edit(|c| c.skip = Some(Rc::new(predicate)))
+    }
+
+    /// Whether requests that match no resource of the app (its default service: 404s,
+    /// `/wp-login.php` probes) are runs (default false).
+    pub fn runs_for_unmatched(self, runs: bool) -> Self {
+        self.edit(|c| c.skip_unmatched = !runs)
     }
 }
 
@@ -163,15 +202,17 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        if !botanu_core::is_active() {
+        let b = &self.botanu;
+        let route = req.match_pattern();
+        let skipped = (b.config.skip_unmatched && route.is_none())
+            || b.config.skip.as_ref().is_some_and(|f| f(req.request()));
+        if skipped || !botanu_core::is_active() {
             return ResponseFuture::passthrough(self.service.call(req));
         }
-        let b = &self.botanu;
         let http = req.request();
         let request_id = Headers(req.headers())
             .get("x-request-id")
             .map(str::to_owned);
-        let route = req.match_pattern();
         let route_known = route.is_some();
         let active = RunSpec::new(b.config.workflow.clone())
             .event_id(b.event_id.extract(http))

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use http::request::Parts;
 use tower_layer::Layer;
 
 use crate::extract::{Extract, NoExtractor};
@@ -43,11 +44,37 @@ pub struct BotanuLayer<E = NoExtractor, C = NoExtractor, T = NoExtractor, R = No
     pub(crate) route: R,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct LayerConfig {
     pub(crate) workflow: Arc<str>,
     pub(crate) trust_inbound: bool,
     pub(crate) run_id_header: bool,
+    /// Requests the route extractor finds no route for are not runs.
+    pub(crate) skip_unmatched: bool,
+    pub(crate) skip: Option<SkipFn>,
+}
+
+/// The predicate of [`BotanuLayer::skip`].
+pub(crate) type SkipFn = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
+
+impl std::fmt::Debug for LayerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerConfig")
+            .field("workflow", &self.workflow)
+            .field("trust_inbound", &self.trust_inbound)
+            .field("run_id_header", &self.run_id_header)
+            .field("skip_unmatched", &self.skip_unmatched)
+            .field("skip", &self.skip.is_some())
+            .finish()
+    }
+}
+
+impl LayerConfig {
+    /// Whether a request is served without a run: the skip predicate says so, or no route
+    /// matched (`route` is what the route extractor found) and unmatched requests are skipped.
+    pub(crate) fn skips(&self, parts: &Parts, route: Option<&str>) -> bool {
+        (self.skip_unmatched && route.is_none()) || self.skip.as_ref().is_some_and(|f| f(parts))
+    }
 }
 
 impl BotanuLayer {
@@ -59,6 +86,8 @@ impl BotanuLayer {
                 workflow: workflow.into().into(),
                 trust_inbound: true,
                 run_id_header: true,
+                skip_unmatched: false,
+                skip: None,
             }),
             event_id: NoExtractor,
             customer_id: NoExtractor,
@@ -108,13 +137,16 @@ impl<E, C, T, R> BotanuLayer<E, C, T, R> {
     }
 
     /// How to find the low-cardinality route template for `http.route` (never the raw path;
-    /// `botanu-axum` sets axum's `MatchedPath`).
+    /// `botanu-axum` sets axum's `MatchedPath`). With a route extractor, requests it finds no
+    /// route for (a router's fallback: `/wp-login.php`, `/.env` probes) are served without a
+    /// run; [`runs_for_unmatched`](Self::runs_for_unmatched) changes that.
     pub fn route<X: Extract>(self, extractor: X) -> BotanuLayer<E, C, T, X> {
+        let this = self.edit(|c| c.skip_unmatched = true);
         BotanuLayer {
-            config: self.config,
-            event_id: self.event_id,
-            customer_id: self.customer_id,
-            tenant_id: self.tenant_id,
+            config: this.config,
+            event_id: this.event_id,
+            customer_id: this.customer_id,
+            tenant_id: this.tenant_id,
             route: extractor,
         }
     }
@@ -129,6 +161,30 @@ impl<E, C, T, R> BotanuLayer<E, C, T, R> {
     /// Whether responses carry `x-botanu-run-id` (default true).
     pub fn run_id_header(self, enabled: bool) -> Self {
         self.edit(|c| c.run_id_header = enabled)
+    }
+
+    /// Requests for which `predicate` is true are served without a run (nothing recorded,
+    /// nothing exported): health checks, metrics endpoints, readiness probes.
+    ///
+    /// ```
+    /// use botanu_tower::BotanuLayer;
+    ///
+    /// let layer = BotanuLayer::workflow("Customer Support")
+    ///     .skip(|req: &http::request::Parts| matches!(req.uri.path(), "/healthz" | "/metrics"));
+    /// # let _ = layer;
+    /// ```
+    pub fn skip<F>(self, predicate: F) -> Self
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        self.edit(|c| c.skip = Some(Arc::new(predicate)))
+    }
+
+    /// Whether requests the route extractor finds no route for are runs (default false once
+    /// a route extractor is set; `botanu-axum` sets one). Set it when the layer wraps the
+    /// router from outside (`ServiceBuilder` around the `Router`), where no route is known yet.
+    pub fn runs_for_unmatched(self, runs: bool) -> Self {
+        self.edit(|c| c.skip_unmatched = !runs)
     }
 }
 

@@ -42,11 +42,11 @@ where
         }
         let (mut parts, body) = req.into_parts();
         let l = &self.layer;
-        let attributes = http_request_attributes(
-            parts.method.as_str(),
-            parts.uri.path(),
-            l.route.extract(&parts),
-        );
+        let route = l.route.extract(&parts);
+        if l.config.skips(&parts, route.as_deref()) {
+            return ResponseFuture::passthrough(self.inner.call(Request::from_parts(parts, body)));
+        }
+        let attributes = http_request_attributes(parts.method.as_str(), parts.uri.path(), route);
         let request_id = parts
             .headers
             .get("x-request-id")

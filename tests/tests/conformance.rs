@@ -687,3 +687,86 @@ async fn actix_scopes_with_different_workflows() {
     assert!(spans.iter().any(|s| s.kind == 3 && s.name == "GET"));
     drop(server);
 }
+
+/// Runs only for real work, on both adapters: requests no route matched (fallback / default
+/// service: `/wp-login.php`, `/.env` probes) and requests the app's skip predicate names
+/// (health checks) are served normally, without a run; matched routes are runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmatched_and_skipped_requests_are_not_runs() {
+    use actix_web::{web, App, HttpServer};
+
+    let env = TestEnv::get();
+    const SKIP_WORKFLOW: &str = "Only Real Work";
+    let axum_app = axum::Router::new()
+        .route("/tickets/{id}", axum::routing::get(|| async { "ticket" }))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .layer(
+            botanu_axum::BotanuLayer::workflow(SKIP_WORKFLOW)
+                .event_id(botanu_axum::extract::query("e"))
+                .skip(|req: &http::request::Parts| req.uri.path() == "/healthz"),
+        );
+    let axum_addr = serve(axum_app).await;
+    let actix = ActixServer::start(|listener| {
+        Ok(HttpServer::new(|| {
+            App::new()
+                .wrap(
+                    botanu_actix::Botanu::workflow(SKIP_WORKFLOW)
+                        .event_id(botanu_actix::extract::query("e"))
+                        .skip(|req: &actix_web::HttpRequest| req.path() == "/healthz"),
+                )
+                .route("/tickets/{id}", web::get().to(|| async { "ticket" }))
+                .route("/healthz", web::get().to(|| async { "ok" }))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run())
+    });
+    let mut client = loopback_client();
+    for (label, addr) in [("axum", axum_addr), ("actix", actix.addr())] {
+        for (path, status, body_text) in [
+            ("/wp-login.php", 404, None),
+            ("/.env", 404, None),
+            ("/healthz", 200, Some("ok")),
+        ] {
+            let r = send(
+                &mut client,
+                body(request("GET", &format!("http://{addr}{path}")), ""),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status, status, "{label} {path}");
+            if let Some(text) = body_text {
+                assert_eq!(r.body, text);
+            }
+            assert!(
+                !r.headers.contains_key("x-botanu-run-id"),
+                "{label} {path} is not a run"
+            );
+        }
+        let event = format!("{label}-real");
+        let r = send(
+            &mut client,
+            body(
+                request("GET", &format!("http://{addr}/tickets/t?e={event}")),
+                "",
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(r.headers.contains_key("x-botanu-run-id"), "{label}");
+        env.run(&format!("botanu.run/{SKIP_WORKFLOW}"), &event, 1);
+    }
+    // The real runs arrived (above); nothing else of this workflow was exported.
+    let _ = env.botanu.force_flush();
+    let runs: Vec<String> = env
+        .receiver
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == format!("botanu.run/{SKIP_WORKFLOW}"))
+        .map(|s| s.attr("url.path").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|p| p.starts_with("/tickets/")), "{runs:?}");
+    drop(actix);
+}
