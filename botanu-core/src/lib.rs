@@ -23,6 +23,8 @@ pub mod run;
 mod sampling;
 mod scope;
 mod spawn;
+#[cfg(feature = "tracing")]
+mod tracing_bridge;
 mod tracking;
 
 pub use baggage::{BaggageLookup, BaggagePropagator};
@@ -77,3 +79,5 @@ pub use scope::{workflow, RunResult, ScopeFuture, WorkflowScope};
 pub use spawn::InCurrentRun;
 #[cfg(feature = "tokio")]
 pub use spawn::{spawn, spawn_blocking};
+#[cfg(feature = "tracing")]
+pub use tracing_bridge::tracing_layer;
