@@ -23,7 +23,9 @@
 //! `botanu_tower::BotanuLayer` set up to record axum's [`MatchedPath`] (the route template,
 //! never the raw path) as `http.route`; [`path_param`] extracts a parameter of the matched
 //! route; [`Run`] hands the run to handlers. Add the layer with `Router::layer` (it runs after
-//! routing, where the matched route is known); `route_layer` works too.
+//! routing, where the matched route is known); `route_layer` works too. Requests no route
+//! matched (the router's fallback) are served without a run; outside the router (a
+//! `ServiceBuilder` around it) no route is known yet: add `.runs_for_unmatched(true)` there.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

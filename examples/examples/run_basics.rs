@@ -10,8 +10,8 @@
 //! With no configuration the demo starts the in-repo OTLP/HTTP receiver on 127.0.0.1 and
 //! botanu exports there over real HTTP; the table shows, per run, what botanu's collector
 //! received and what the app's own exporter received (the same as it would without botanu).
-//! With `OTEL_EXPORTER_OTLP_ENDPOINT`, `BOTANU_COLLECTOR_ENDPOINT` or `BOTANU_API_KEY` set,
-//! it exports there instead.
+//! With `BOTANU_COLLECTOR_ENDPOINT` or `BOTANU_API_KEY` set, botanu exports there instead
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT` belongs to the app's own pipeline here, so botanu ignores it).
 
 use std::time::Duration;
 
@@ -23,7 +23,8 @@ use opentelemetry::{global, Context, KeyValue};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler};
 
 fn main() {
-    let receiver = botanu_examples::local_receiver_unless_configured();
+    let receiver = (!botanu_examples::botanu_destination_configured())
+        .then(|| botanu_tests::receiver::Receiver::start().expect("start the local OTLP receiver"));
     let mut config = BotanuConfig::from_env()
         .with_service_name("support-desk")
         .with_environment("demo")
@@ -61,6 +62,7 @@ fn main() {
             .with_attributes(run.to_span_attributes())
             .start_with_context(&tracer, &run_cx);
         let cx = run_cx.with_span(span);
+        let trace_id = cx.span().span_context().trace_id();
         {
             let _inside = cx.clone().attach();
             tracer.in_span("chat gpt-4o-mini", |cx| {
@@ -74,19 +76,17 @@ fn main() {
         }
         run.complete(RunOutcome::new(RunStatus::Success).value("tickets_resolved", 1.0));
         cx.span().end();
-        runs.push(run);
+        runs.push((run, trace_id));
     }
     botanu.force_flush().expect("flush");
 
     let apps_spans = apps_exporter.get_finished_spans().unwrap_or_default();
-    let apps_count = |run: &RunContext| {
+    // The app's exporter gets its spans without botanu's attributes (as without botanu): a
+    // run's spans are found by the run's trace.
+    let apps_count = |trace_id: opentelemetry::trace::TraceId| {
         apps_spans
             .iter()
-            .filter(|s| {
-                s.attributes
-                    .iter()
-                    .any(|kv| kv.key.as_str() == keys::RUN_ID && kv.value.as_str() == run.run_id())
-            })
+            .filter(|s| s.span_context.trace_id() == trace_id)
             .count()
     };
     let received = match &receiver {
@@ -100,7 +100,7 @@ fn main() {
         "{:<38} {:<17} {:<12} {:<9} {:>16} {:>15}",
         "run_id", "workflow", "event_id", "customer", "botanu received", "app's exporter"
     );
-    for run in &runs {
+    for (run, trace_id) in &runs {
         let at_botanu = received
             .iter()
             .filter(|s| s.attr(keys::RUN_ID) == Some(run.run_id()))
@@ -116,7 +116,7 @@ fn main() {
             } else {
                 "-".into()
             },
-            apps_count(run),
+            apps_count(*trace_id),
         );
     }
     match &receiver {
@@ -135,7 +135,7 @@ fn main() {
 
     // What an outbound call made inside the last run carries.
     let mut headers = std::collections::HashMap::new();
-    let last = runs.last().expect("five runs");
+    let (last, _) = runs.last().expect("five runs");
     BaggagePropagator::new().inject_context(&last.to_context(&Context::new()), &mut headers);
     println!("\noutbound baggage: {}", headers["baggage"]);
 

@@ -3,6 +3,11 @@
 #![doc = include_str!("../../README.md")]
 #![forbid(unsafe_code)]
 
+/// The "Existing OpenTelemetry setup" guide (`docs/existing-setup.md`), here so that its code
+/// is compiled as doctests.
+#[doc = include_str!("../../docs/existing-setup.md")]
+pub mod existing_setup_guide {}
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,6 +23,15 @@ pub fn collector_configured() -> bool {
     ]
     .iter()
     .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()))
+}
+
+/// Whether botanu has a destination of its own (`BOTANU_COLLECTOR_ENDPOINT`, `BOTANU_API_KEY`):
+/// what counts when the app has its own pipeline, whose `OTEL_EXPORTER_OTLP_*` botanu leaves
+/// alone.
+pub fn botanu_destination_configured() -> bool {
+    ["BOTANU_COLLECTOR_ENDPOINT", "BOTANU_API_KEY"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()))
 }
 
 /// The in-repo OTLP receiver on 127.0.0.1, unless a collector is configured.
