@@ -75,14 +75,13 @@ impl Pipeline {
         first
     }
 
-    /// The app's copy of a finished span.
-    fn user_copy(&self, span: &SpanData) -> SpanData {
-        let mut copy = span.clone();
+    /// `span` as the app's processors see it: without `botanu.*` attributes unless shared.
+    fn for_app(&self, mut span: SpanData) -> SpanData {
         if !self.share_run_attributes {
-            copy.attributes
+            span.attributes
                 .retain(|kv| !kv.key.as_str().starts_with(crate::baggage::keys::PREFIX));
         }
-        copy
+        span
     }
 }
 
@@ -102,12 +101,25 @@ impl SpanProcessor for Pipeline {
     }
 
     fn on_end(&self, span: SpanData) {
-        if !self.user.is_empty()
+        let to_app = !self.user.is_empty()
             && span.span_context.is_sampled()
-            && !is_own_scope(&span.instrumentation_scope)
-        {
-            for p in &self.user {
-                p.on_end(self.user_copy(&span));
+            && !is_own_scope(&span.instrumentation_scope);
+        if to_app {
+            match self.user.split_last() {
+                // Nothing of botanu's after the app's processors (export off): the last one
+                // gets the span itself.
+                Some((last, rest)) if self.processors.is_empty() => {
+                    for p in rest {
+                        p.on_end(self.for_app(span.clone()));
+                    }
+                    last.on_end(self.for_app(span));
+                    return;
+                }
+                _ => {
+                    for p in &self.user {
+                        p.on_end(self.for_app(span.clone()));
+                    }
+                }
             }
         }
         if let Some((last, rest)) = self.processors.split_last() {
@@ -206,6 +218,50 @@ mod tests {
                 .find(|kv| kv.key.as_str() == "botanu.customer_id")
                 .map(|kv| kv.value.as_str().into_owned());
             assert_eq!(customer.as_deref(), Some("cu"));
+        }
+    }
+
+    fn has_botanu_attribute(span: &SpanData) -> bool {
+        span.attributes
+            .iter()
+            .any(|kv| kv.key.as_str().starts_with("botanu."))
+    }
+
+    #[test]
+    fn the_apps_processors_see_their_spans_as_without_botanu() {
+        use opentelemetry::InstrumentationScope;
+        for share in [false, true] {
+            let (app, botanu) = (
+                InMemorySpanExporter::default(),
+                InMemorySpanExporter::default(),
+            );
+            let provider = SdkTracerProvider::builder()
+                .with_span_processor(
+                    Pipeline::new()
+                        .share_run_attributes(share)
+                        .user(SimpleSpanProcessor::new(app.clone()))
+                        .then(SimpleSpanProcessor::new(botanu.clone())),
+                )
+                .build();
+            let run = RunContext::new("wf", "ev", "cu");
+            let cx = run.to_context(&Context::new());
+            provider.tracer("app").start_with_context("app span", &cx);
+            // One of botanu's own spans: its scope, started with botanu's marker.
+            let own = provider.tracer_with_scope(
+                InstrumentationScope::builder(crate::install::SCOPE_NAME).build(),
+            );
+            own.start_with_context("botanu span", &crate::own_span::start_context(&cx));
+
+            let app_spans = app.get_finished_spans().unwrap();
+            assert_eq!(app_spans.len(), 1, "no span of botanu's reaches the app");
+            assert_eq!(app_spans[0].name, "app span");
+            assert_eq!(has_botanu_attribute(&app_spans[0]), share);
+            let botanu_spans = botanu.get_finished_spans().unwrap();
+            assert_eq!(botanu_spans.len(), 2);
+            assert!(botanu_spans
+                .iter()
+                .filter(|s| s.name == "app span")
+                .all(has_botanu_attribute));
         }
     }
 

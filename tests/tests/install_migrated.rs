@@ -122,5 +122,25 @@ fn migrated_pipeline_keeps_users_spans_and_botanu_gets_all() {
             .unwrap();
         g.attributes == e.attributes && g.name == e.name && g.parent_span_id == e.parent_span_id
     }));
+    // (After the workload: a run's span takes ids from the seeded generator.)
+    // The install line may be lost (no subscriber yet in many apps): the handle describes the
+    // path taken, and the first run logs it again, once.
+    assert!(
+        botanu.describe().starts_with("migrated")
+            && botanu.describe().contains("TraceIdRatioBased(0.1)"),
+        "{}",
+        botanu.describe()
+    );
+    for _ in 0..2 {
+        botanu_core::lifecycle::RunSpec::new("Support")
+            .start(&Context::new())
+            .finish(botanu_core::lifecycle::RunEnd::new(
+                botanu_core::RunStatus::Success,
+            ));
+    }
+    let first_run = logs.matching("first botanu run started");
+    assert_eq!(first_run.len(), 1, "{:?}", logs.lines());
+    assert!(first_run[0].contains(botanu.describe()), "{first_run:?}");
+
     botanu.shutdown().unwrap();
 }
