@@ -61,14 +61,10 @@ impl RunContextEnricher {
     }
 }
 
-/// Marks the context a run span is started with: the lifecycle writes every run attribute on
-/// it already, so the enricher has nothing to add (and skips copying the span's data).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RunSpanStart;
-
 impl SpanProcessor for RunContextEnricher {
     fn on_start(&self, span: &mut Span, cx: &Context) {
-        if cx.get::<RunSpanStart>().is_some() {
+        // A run span: the lifecycle writes every run attribute on it already.
+        if crate::own_span::starting() == crate::own_span::Starting::Run {
             return;
         }
         if let Some(current) = cx.get::<CurrentRun>() {

@@ -227,13 +227,14 @@ impl RunSpec {
             .retain(|kv| !(kv.key.as_str() == keys::CUSTOMER_ID && kv.value.as_str().is_empty()));
         attributes.extend(self.attributes);
         // The run span already carries every run attribute: the enricher skips it.
-        let start_cx = own_span::start_context(parent).with_value(crate::enricher::RunSpanStart);
-        let span = tracer.build_with_context(
+        let span = own_span::build(
+            &tracer,
             tracer
                 .span_builder(run_span_name(run.workflow()))
                 .with_kind(self.kind)
                 .with_attributes(attributes),
-            &start_cx,
+            parent,
+            own_span::Starting::Run,
         );
         // Isolated, the work keeps the app's current span (see `own_span`).
         let base = if crate::install::isolated() {

@@ -11,8 +11,11 @@
 //!   which only botanu's own spans use as their parent. Spans of the app started inside a run
 //!   are still enriched with the run (the run is a typed value in the context, not a span).
 
+use std::borrow::Cow;
+use std::cell::Cell;
+
 use opentelemetry::global::{BoxedSpan, BoxedTracer};
-use opentelemetry::trace::{SpanBuilder, SpanContext, SpanId, TraceContextExt};
+use opentelemetry::trace::{SpanBuilder, SpanContext, SpanId, TraceContextExt, Tracer};
 use opentelemetry::{Context, InstrumentationScope};
 
 /// The instrumentation scopes of botanu's own spans: the app's processors never see spans of
@@ -30,14 +33,28 @@ pub(crate) fn is_own_scope(scope: &InstrumentationScope) -> bool {
     OWN_SCOPES.contains(&scope.name())
 }
 
-/// Marks the context a span of botanu's is started with: the app's sampler is not asked about
-/// it and the app's processors do not see it start.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OwnSpanStart;
+/// What kind of span this thread is starting right now. The SDK calls the sampler and every
+/// processor's `on_start` synchronously inside `build_with_context`, so a thread-local tells
+/// them apart without a marker value in the context (each one a copy of the context's map).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Starting {
+    /// A span of the app's (or nothing being started).
+    App,
+    /// One of botanu's own spans: the app's sampler is not asked about it and the app's
+    /// processors do not see it start.
+    Own,
+    /// A run span: one of botanu's own, which already carries every run attribute (the
+    /// enricher skips it).
+    Run,
+}
 
-/// Whether `cx` is the start context of one of botanu's own spans.
-pub(crate) fn is_own_start(cx: &Context) -> bool {
-    cx.get::<OwnSpanStart>().is_some()
+thread_local! {
+    static STARTING: Cell<Starting> = const { Cell::new(Starting::App) };
+}
+
+/// What kind of span this thread is starting (see [`Starting`]).
+pub(crate) fn starting() -> Starting {
+    STARTING.with(Cell::get)
 }
 
 /// botanu's innermost span in an isolated context, and the app's span that was current when
@@ -52,14 +69,32 @@ struct OwnParent {
 
 /// The context to start one of botanu's spans from: the parent is botanu's innermost span
 /// when the app opened none since, otherwise the context's current span.
-pub(crate) fn start_context(cx: &Context) -> Context {
-    let parent = match cx.get::<OwnParent>() {
+fn parent_context(cx: &Context) -> Cow<'_, Context> {
+    match cx.get::<OwnParent>() {
         Some(own) if own.above == cx.span().span_context().span_id() => {
-            cx.with_remote_span_context(own.span.clone())
+            Cow::Owned(cx.with_remote_span_context(own.span.clone()))
         }
-        _ => cx.clone(),
-    };
-    parent.with_value(OwnSpanStart)
+        _ => Cow::Borrowed(cx),
+    }
+}
+
+/// Starts one of botanu's spans (`kind` is [`Starting::Own`] or [`Starting::Run`]) inside
+/// `cx`.
+pub(crate) fn build<T: Tracer>(
+    tracer: &T,
+    builder: SpanBuilder,
+    cx: &Context,
+    kind: Starting,
+) -> T::Span {
+    /// Restores the previous state, also if the SDK panics.
+    struct Restore(Starting);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STARTING.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(STARTING.with(|s| s.replace(kind)));
+    tracer.build_with_context(builder, &parent_context(cx))
 }
 
 /// One of botanu's spans, entered: `span_cx` holds the span (to record on it and end it);
@@ -92,7 +127,5 @@ pub(crate) fn enter(span: BoxedSpan, base: &Context) -> Entered {
 
 /// Starts `builder` with `tracer` as one of botanu's spans inside `cx` and enters it.
 pub(crate) fn start(tracer: &BoxedTracer, builder: SpanBuilder, cx: &Context) -> Entered {
-    use opentelemetry::trace::Tracer as _;
-    let span = tracer.build_with_context(builder, &start_context(cx));
-    enter(span, cx)
+    enter(build(tracer, builder, cx, Starting::Own), cx)
 }

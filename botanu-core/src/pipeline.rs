@@ -21,7 +21,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
 
-use crate::own_span::{is_own_scope, is_own_start};
+use crate::own_span::{is_own_scope, starting, Starting};
 use crate::RunContextEnricher;
 
 /// The app's processors, the enricher, then botanu's `processors` in order.
@@ -89,7 +89,8 @@ impl SpanProcessor for Pipeline {
     fn on_start(&self, span: &mut Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
         // The app's processors first: they see the span as it would start without botanu.
-        if !self.user.is_empty() && span.span_context().is_sampled() && !is_own_start(cx) {
+        if !self.user.is_empty() && span.span_context().is_sampled() && starting() == Starting::App
+        {
             for p in &self.user {
                 p.on_start(span, cx);
             }
@@ -250,7 +251,7 @@ mod tests {
             let own = provider.tracer_with_scope(
                 InstrumentationScope::builder(crate::install::SCOPE_NAME).build(),
             );
-            own.start_with_context("botanu span", &crate::own_span::start_context(&cx));
+            crate::own_span::build(&own, own.span_builder("botanu span"), &cx, Starting::Own);
 
             let app_spans = app.get_finished_spans().unwrap();
             assert_eq!(app_spans.len(), 1, "no span of botanu's reaches the app");

@@ -65,20 +65,21 @@ impl ShouldSample for PreservingSampler {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        if let Some(parent) = parent_context.filter(|cx| crate::own_span::is_own_start(cx)) {
+        if crate::own_span::starting() != crate::own_span::Starting::App {
             // One of botanu's own spans: the app's sampler never saw it without botanu (a
             // rate-limiting or counting sampler must not spend its budget on it), and the app's
             // processors never get it. It carries the sampled flag of its parent.
-            let parent = parent.span();
-            let sc = parent.span_context();
+            let parent = parent_context.map(TraceContextExt::span);
+            let sc = parent.as_ref().map(|p| p.span_context());
+            let sampled = sc.is_none_or(|sc| !sc.is_valid() || sc.is_sampled());
             return SamplingResult {
-                decision: if !sc.is_valid() || sc.is_sampled() {
+                decision: if sampled {
                     SamplingDecision::RecordAndSample
                 } else {
                     SamplingDecision::RecordOnly
                 },
                 attributes: Vec::new(),
-                trace_state: sc.trace_state().clone(),
+                trace_state: sc.map(|sc| sc.trace_state().clone()).unwrap_or_default(),
             };
         }
         let mut result =

@@ -42,6 +42,8 @@ struct Variant {
     /// of its own), instead of being given A's endpoint in code.
     endpoint_from_env: bool,
     share: bool,
+    /// `ParentBased(TraceIdRatioBased)` instead of `TraceIdRatioBased`.
+    parent_based: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,12 +67,21 @@ impl Variant {
             botanu_outermost,
             endpoint_from_env: false,
             share: false,
+            parent_based: false,
+        }
+    }
+
+    fn sampler(&self) -> Sampler {
+        if self.parent_based {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(RATIO)))
+        } else {
+            Sampler::TraceIdRatioBased(RATIO)
         }
     }
 
     fn name(&self) -> String {
         format!(
-            "{:?}-{:?}-{}{}{}",
+            "{:?}-{:?}-{}{}{}{}",
             self.botanu,
             self.layer,
             if self.botanu_outermost {
@@ -83,7 +94,12 @@ impl Variant {
             } else {
                 ""
             },
-            if self.share { "-shared" } else { "" }
+            if self.share { "-shared" } else { "" },
+            if self.parent_based {
+                "-parent-based"
+            } else {
+                ""
+            }
         )
     }
 
@@ -112,6 +128,16 @@ fn all_variants() -> Vec<Variant> {
     v.push(Variant {
         share: true,
         ..Variant::new(Migrated, OtelAxum, false)
+    });
+    for botanu_outermost in [false, true] {
+        v.push(Variant {
+            parent_based: true,
+            ..Variant::new(Migrated, OtelAxum, botanu_outermost)
+        });
+    }
+    v.push(Variant {
+        parent_based: true,
+        ..Variant::new(None, OtelAxum, false)
     });
     v
 }
@@ -245,7 +271,7 @@ async fn run_child(v: Variant) {
     let provider: SdkTracerProvider = match v.botanu {
         Botanu::None => {
             let p = SdkTracerProvider::builder()
-                .with_sampler(Sampler::TraceIdRatioBased(RATIO))
+                .with_sampler(v.sampler())
                 .with_batch_exporter(exporter)
                 .build();
             opentelemetry::global::set_tracer_provider(p.clone());
@@ -261,7 +287,7 @@ async fn run_child(v: Variant) {
                 config = config.with_endpoint(b.endpoint());
             }
             let botanu = botanu_core::Botanu::builder()
-                .with_sampler(Sampler::TraceIdRatioBased(RATIO))
+                .with_sampler(v.sampler())
                 .with_batch_exporter(exporter)
                 .with_config(config)
                 .share_run_attributes(v.share)
@@ -321,7 +347,11 @@ async fn run_child(v: Variant) {
         let (trace_id, parent) = inbound(i);
         let reply = caller
             .post(format!("http://{addr}/tickets/T-{i}"))
-            .header("traceparent", format!("00-{trace_id}-{parent}-01"))
+            // Every third caller did not sample (a parent-based sampler follows that flag).
+            .header(
+                "traceparent",
+                format!("00-{trace_id}-{parent}-0{}", u8::from(i % 3 != 0)),
+            )
             .header("x-customer-id", format!("customer-{}", i % 7))
             .send()
             .await
@@ -483,22 +513,30 @@ fn with_botanu_equals_without() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let baseline = |layer: UserLayer| {
+    let baseline = |of: &Variant| {
         &results
             .iter()
-            .find(|(v, _)| v.botanu == Botanu::None && v.layer == layer)
+            .find(|(v, _)| {
+                v.botanu == Botanu::None && v.layer == of.layer && v.parent_based == of.parent_based
+            })
             .unwrap()
             .1
     };
-    for layer in [UserLayer::OtelAxum, UserLayer::TraceLayer] {
-        let (a, down) = baseline(layer);
+    for (v, _) in results.iter().filter(|(v, _)| v.botanu == Botanu::None) {
+        let (a, down) = baseline(v);
+        let layer = v.name();
         let traces: BTreeSet<&str> = a.iter().map(|l| l.split('\t').next().unwrap()).collect();
-        // The 25% rule keeps about 30 of 120 traces; every request reached the downstream.
-        assert!(
-            (15..50).contains(&traces.len()),
-            "{layer:?}: {}",
-            traces.len()
-        );
+        // The 25% rule keeps about 30 of 120 traces; parent-based, the 80 the callers sampled
+        // (the ratio decides roots only). Every request reached the downstream.
+        if v.parent_based {
+            assert_eq!(traces.len(), 80, "{layer}");
+        } else {
+            assert!(
+                (15..50).contains(&traces.len()),
+                "{layer}: {}",
+                traces.len()
+            );
+        }
         assert_eq!(down.len() as u64, REQUESTS);
         assert!(a.iter().all(|l| !l.contains("DANGLING")), "{a:#?}");
         assert!(a.iter().all(|l| !l.contains("botanu.")));
@@ -507,7 +545,7 @@ fn with_botanu_equals_without() {
         if v.botanu == Botanu::None {
             continue;
         }
-        let (base_a, base_down) = baseline(v.layer);
+        let (base_a, base_down) = baseline(v);
         assert_eq!(down, base_down, "{}: downstream traceparents", v.name());
         if v.share {
             // Opt-in: the same spans, with the run attributes added.
