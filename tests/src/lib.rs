@@ -6,11 +6,15 @@
 //! * [`CollectAll`]: a processor that keeps every ended span, sampled or not.
 //! * [`receiver::Receiver`]: a real OTLP/HTTP receiver on loopback.
 //! * [`env::TestEnv`]: one botanu per test binary exporting to one receiver.
+//! * [`child`]: run one variant of a workload in a child process of the test binary.
+//! * [`datadog_agent::FakeAgent`]: a fake Datadog agent decoding msgpack trace payloads.
 //! * [`http`]: serve an app on 127.0.0.1 and call it with a client that resolves every name
 //!   to 127.0.0.1.
 
 #![forbid(unsafe_code)]
 
+pub mod child;
+pub mod datadog_agent;
 pub mod env;
 pub mod http;
 pub mod receiver;

@@ -12,7 +12,6 @@
 //! runs the variants and compares.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use axum::routing::post;
 use axum::Router;
 use botanu_axum::{extract, path_param, BotanuLayer};
 use botanu_core::{BotanuConfig, Mode};
+use botanu_tests::child::{lines_with, run_child};
 use botanu_tests::http::serve;
 use botanu_tests::receiver::{ReceivedSpan, Receiver};
 use opentelemetry::trace::TracerProvider as _;
@@ -222,10 +222,10 @@ fn child() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run_child(v));
+    rt.block_on(workload(v));
 }
 
-async fn run_child(v: Variant) {
+async fn workload(v: Variant) {
     let a = Receiver::start().unwrap();
     let b = Receiver::start().unwrap();
     let downstream_seen = Downstream::default();
@@ -471,36 +471,8 @@ fn check_botanu_export(spans: &[ReceivedSpan], v: Variant) {
 type Seen = (BTreeSet<String>, BTreeSet<String>);
 
 fn run_variant(v: Variant) -> Seen {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("ZD_VARIANT", v.name())
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("BOTANU_COLLECTOR_ENDPOINT")
-        .env_remove("BOTANU_DISABLED")
-        .env_remove("BOTANU_API_KEY")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "variant {} failed:\n{stdout}\n{}",
-        v.name(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines = |prefix: &str| -> BTreeSet<String> {
-        stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix(prefix))
-            .map(str::to_owned)
-            .collect()
-    };
-    (lines("A\t"), lines("DOWN\t"))
+    let stdout = run_child("child", &[("ZD_VARIANT", v.name())]);
+    (lines_with(&stdout, "A\t"), lines_with(&stdout, "DOWN\t"))
 }
 
 #[test]
