@@ -6,32 +6,18 @@
 //! no-op processor as the baseline measured in the same run. The difference is the enricher's
 //! cost per span.
 
+mod common;
+
 use std::hint::black_box;
 
 use botanu_core::baggage::encode_header;
 use botanu_core::{RunContext, RunContextEnricher, SampledSpanProcessor};
+use common::Noop;
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{Span as _, TraceId, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
-
-#[derive(Debug)]
-struct Noop;
-
-impl SpanProcessor for Noop {
-    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
-    fn on_end(&self, _span: SpanData) {}
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(
-        &self,
-        _t: std::time::Duration,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-}
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
 
 fn enricher(c: &mut Criterion) {
     let enriched = SdkTracerProvider::builder()

@@ -8,34 +8,17 @@
 //! bypass of both. Each benchmark also runs on a plain `SdkTracerProvider` with the same no-op
 //! processor (the app without botanu) as the baseline of the same run.
 
+mod common;
+
 use std::hint::black_box;
 
 use botanu_core::lifecycle::{RunEnd, RunSpec};
 use botanu_core::{BotanuConfig, RunStatus};
+use common::Noop as AppProcessor;
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::{Span as _, Tracer, TracerProvider};
 use opentelemetry::Context;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
-
-/// The app's processor: receives the span (its copy) and drops it.
-#[derive(Debug)]
-struct AppProcessor;
-
-impl SpanProcessor for AppProcessor {
-    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
-    fn on_end(&self, span: SpanData) {
-        black_box(span);
-    }
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(
-        &self,
-        _t: std::time::Duration,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-}
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
 fn migrated(c: &mut Criterion) {
     let _botanu = botanu_core::Botanu::builder()

@@ -46,32 +46,13 @@ impl FakeAgent {
     /// Serves on a free port of 127.0.0.1 on the current tokio runtime.
     pub async fn start() -> FakeAgent {
         let spans: Arc<Mutex<Vec<DdSpan>>> = Arc::default();
-        let (v4, v5) = (spans.clone(), spans.clone());
         let app = Router::new()
             .route(
                 "/info",
                 get(|| async { r#"{"version":"7.99.0","endpoints":["/v0.4/traces","/v0.5/traces"],"client_drop_p0s":false}"# }),
             )
-            .route(
-                "/v0.4/traces",
-                any(move |body: Bytes| {
-                    let spans = v4.clone();
-                    async move {
-                        spans.lock().unwrap().extend(decode_v04(&body));
-                        r#"{"rate_by_service":{}}"#
-                    }
-                }),
-            )
-            .route(
-                "/v0.5/traces",
-                any(move |body: Bytes| {
-                    let spans = v5.clone();
-                    async move {
-                        spans.lock().unwrap().extend(decode_v05(&body));
-                        r#"{"rate_by_service":{}}"#
-                    }
-                }),
-            )
+            .route("/v0.4/traces", traces(spans.clone(), decode_v04))
+            .route("/v0.5/traces", traces(spans.clone(), decode_v05))
             .fallback(|| async { "" });
         let addr = crate::http::serve(app).await;
         let statsd = UdpSocket::bind("127.0.0.1:0").expect("bind the DogStatsD port");
@@ -96,6 +77,20 @@ impl FakeAgent {
     pub fn spans(&self) -> Vec<DdSpan> {
         self.spans.lock().unwrap().clone()
     }
+}
+
+/// A traces endpoint: decodes the payload with `decode` and keeps the spans.
+fn traces(
+    spans: Arc<Mutex<Vec<DdSpan>>>,
+    decode: fn(&[u8]) -> Vec<DdSpan>,
+) -> axum::routing::MethodRouter {
+    any(move |body: Bytes| {
+        let spans = spans.clone();
+        async move {
+            spans.lock().unwrap().extend(decode(&body));
+            r#"{"rate_by_service":{}}"#
+        }
+    })
 }
 
 fn as_u64(v: &Value) -> u64 {

@@ -22,6 +22,31 @@ pub async fn echo_propagation(headers: http::HeaderMap) -> String {
     format!("{}|{}", h("traceparent"), h("baggage"))
 }
 
+/// An app's own outbound propagation, as apps write it without botanu: the global propagator
+/// injects the current context into each reqwest request (a `reqwest_middleware` middleware).
+/// Tests compare what a downstream service gets with and without botanu through it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppInjects;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for AppInjects {
+    async fn handle(
+        &self,
+        mut req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let cx = opentelemetry::Context::current();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(
+                &cx,
+                &mut opentelemetry_http::HeaderInjector(req.headers_mut()),
+            )
+        });
+        next.run(req, extensions).await
+    }
+}
+
 /// A resolver that answers 127.0.0.1 for every name.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Loopback;

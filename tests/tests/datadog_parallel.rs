@@ -17,36 +17,13 @@ use botanu_axum::{path_param, BotanuLayer};
 use botanu_core::{BotanuConfig, Mode};
 use botanu_tests::child::{lines_with, run_child};
 use botanu_tests::datadog_agent::{DdSpan, FakeAgent};
-use botanu_tests::http::serve;
+use botanu_tests::http::{serve, AppInjects};
 use botanu_tests::receiver::Receiver;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer};
 use opentelemetry::Context;
 
 const REQUESTS: usize = 60;
-
-/// The app's own outbound propagation, as it had it before botanu: the global propagator
-/// (Datadog's), from the current context.
-struct AppInjects;
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for AppInjects {
-    async fn handle(
-        &self,
-        mut req: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        let cx = Context::current();
-        opentelemetry::global::get_text_map_propagator(|p| {
-            p.inject_context(
-                &cx,
-                &mut opentelemetry_http::HeaderInjector(req.headers_mut()),
-            )
-        });
-        next.run(req, extensions).await
-    }
-}
 
 #[derive(Clone)]
 struct AppState {

@@ -21,7 +21,7 @@ use axum::Router;
 use botanu_axum::{extract, path_param, BotanuLayer};
 use botanu_core::{BotanuConfig, Mode};
 use botanu_tests::child::{lines_with, run_child};
-use botanu_tests::http::serve;
+use botanu_tests::http::{serve, AppInjects};
 use botanu_tests::receiver::{ReceivedSpan, Receiver};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -159,29 +159,6 @@ fn inbound(i: u64) -> (String, String) {
 
 #[derive(Clone, Default)]
 struct Downstream(Arc<Mutex<Vec<String>>>);
-
-/// The app's own outbound propagation (what it had before botanu): the global propagator,
-/// from the current context.
-struct AppInjects;
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for AppInjects {
-    async fn handle(
-        &self,
-        mut req: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        let cx = opentelemetry::Context::current();
-        opentelemetry::global::get_text_map_propagator(|p| {
-            p.inject_context(
-                &cx,
-                &mut opentelemetry_http::HeaderInjector(req.headers_mut()),
-            )
-        });
-        next.run(req, extensions).await
-    }
-}
 
 #[tracing::instrument(name = "handle_ticket", skip_all, fields(ticket = %id))]
 async fn handle_ticket(
