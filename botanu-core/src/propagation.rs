@@ -86,31 +86,49 @@ impl PropagationPolicy {
     }
 
     /// Whether `host` (a name or an IP, brackets allowed) may receive baggage.
+    ///
+    /// The host is judged as the client will connect to it: parsed the WHATWG way (the `url`
+    /// crate's host parser), so `134744072`, `0x08080808` and `010.010.010.010` are the public
+    /// address 8.8.8.8, not single-label names, and `①②⑦.0.0.1` is 127.0.0.1. A host that does
+    /// not parse gets no baggage.
+    ///
+    /// ```
+    /// use botanu_core::propagation::PropagationPolicy;
+    ///
+    /// let policy = PropagationPolicy::default();
+    /// assert!(policy.allows("billing"));
+    /// assert!(!policy.allows("134744072")); // 8.8.8.8
+    /// assert!(policy.allows("2130706433")); // 127.0.0.1
+    /// ```
     pub fn allows(&self, host: &str) -> bool {
-        let host = host
-            .trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .trim_end_matches('.')
-            .to_ascii_lowercase();
-        if host.is_empty() {
+        let trimmed = host.trim();
+        let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
+        if trimmed.is_empty() {
             return false;
         }
+        // Brackets are how an IPv6 address stands in a URL; a bare one is accepted too.
+        let bracketed;
+        let input = if trimmed.contains(':') && !trimmed.starts_with('[') {
+            bracketed = format!("[{trimmed}]");
+            bracketed.as_str()
+        } else {
+            trimmed
+        };
+        let (ip, name) = match url::Host::parse(input) {
+            Ok(url::Host::Ipv4(v4)) => (Some(IpAddr::V4(v4)), v4.to_string()),
+            Ok(url::Host::Ipv6(v6)) => (Some(IpAddr::V6(v6)), v6.to_string()),
+            Ok(url::Host::Domain(d)) => (None, d.trim_end_matches('.').to_owned()),
+            Err(_) => return false,
+        };
         if self.private_networks {
-            match host.parse::<IpAddr>() {
-                Ok(ip) => {
-                    if is_private(ip) {
-                        return true;
-                    }
-                }
-                Err(_) => {
-                    if host == "localhost" || !host.contains('.') {
-                        return true;
-                    }
-                }
+            match ip {
+                Some(ip) if is_private(ip) => return true,
+                Some(_) => {}
+                None if name == "localhost" || !name.contains('.') => return true,
+                None => {}
             }
         }
-        self.patterns.iter().any(|p| matches(p, &host))
+        self.patterns.iter().any(|p| matches(p, &name))
     }
 
     /// Injects the context's trace context into `injector` (always, through the global
@@ -194,8 +212,31 @@ mod tests {
             "x.svc.evil.com",
             "svc.com",
             "",
+            // 8.8.8.8 written the ways a client's resolver (inet_aton, WHATWG) accepts: not
+            // single-label names.
+            "134744072",
+            "0x08080808",
+            "0x8.0x8.0x8.0x8",
+            "010.010.010.010",
+            "8.526344",
+            "8.8.2056",
+            "[::ffff:8.8.8.8]",
+            // Not a host at all.
+            "bad host",
+            "a%2Fb",
         ] {
             assert!(!p.allows(host), "{host}");
+        }
+        // The same forms of private addresses are private.
+        for host in [
+            "2130706433",
+            "0x7f000001",
+            "0177.0.0.1",
+            "10.1",
+            "0xa.0.0.7",
+            "①②⑦.0.0.1",
+        ] {
+            assert!(p.allows(host), "{host}");
         }
         assert!(!PropagationPolicy::none().allows("localhost"));
     }

@@ -104,3 +104,32 @@ async fn body_error_is_a_failure() {
         Some("QuotaExceeded")
     );
 }
+
+/// `PropagateLayer` judges the host the client will connect to: numeric IPv4 forms of a public
+/// address get no baggage, the same forms of a private one do. Decided by the policy: the inner
+/// service records the headers and connects nowhere.
+#[tokio::test(flavor = "current_thread")]
+async fn propagate_layer_judges_numeric_hosts_as_addresses() {
+    use opentelemetry::Context;
+    let _ = TestEnv::get();
+    let client = ServiceBuilder::new()
+        .layer(botanu_tower::PropagateLayer::new())
+        .service(service_fn(|req: http::Request<()>| async move {
+            Ok::<_, Infallible>(req.headers().contains_key("baggage"))
+        }));
+    let run = botanu_core::RunContext::new("Numeric Hosts", "e-1", "acme");
+    let _inside = run.to_context(&Context::current()).attach();
+    for (url, gets_baggage) in [
+        ("http://134744072/v1/chat", false),
+        ("http://0x08080808/v1/chat", false),
+        ("http://010.010.010.010/v1/chat", false),
+        ("http://8.8.8.8/v1/chat", false),
+        ("http://2130706433:9/internal", true),
+        ("http://0x7f000001:9/internal", true),
+        ("http://billing/internal", true),
+    ] {
+        let req = http::Request::builder().uri(url).body(()).unwrap();
+        let sent = client.clone().oneshot(req).await.unwrap();
+        assert_eq!(sent, gets_baggage, "{url}");
+    }
+}
