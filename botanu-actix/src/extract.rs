@@ -10,6 +10,11 @@ use actix_web::HttpRequest;
 pub trait Extract: Clone + 'static {
     /// The value, if the request has one.
     fn extract(&self, req: &HttpRequest) -> Option<String>;
+    /// Whether this is a real extractor: when it finds nothing, the id is not taken from
+    /// inbound baggage either (only [`NoExtractor`] says no).
+    fn is_configured(&self) -> bool {
+        true
+    }
 }
 
 impl<F> Extract for F
@@ -28,6 +33,9 @@ pub struct NoExtractor;
 impl Extract for NoExtractor {
     fn extract(&self, _req: &HttpRequest) -> Option<String> {
         None
+    }
+    fn is_configured(&self) -> bool {
+        false
     }
 }
 

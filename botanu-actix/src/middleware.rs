@@ -67,7 +67,7 @@ impl Botanu {
         Botanu {
             config: Rc::new(Config {
                 workflow: workflow.into().into(),
-                trust_inbound: true,
+                trust_inbound: false,
                 run_id_header: true,
                 skip_unmatched: true,
                 skip: None,
@@ -115,8 +115,8 @@ impl<E, C, T> Botanu<E, C, T> {
         }
     }
 
-    /// Whether inbound `botanu.*` baggage may fill missing ids and name the parent run
-    /// (default true). Extracted ids always win.
+    /// Whether callers are trusted to say whose work a request is (default false): see
+    /// `botanu_tower::BotanuLayer::trust_inbound`.
     pub fn trust_inbound(self, trust: bool) -> Self {
         self.edit(|c| c.trust_inbound = trust)
     }
@@ -220,6 +220,11 @@ where
             .tenant_id(b.tenant_id.extract(http))
             .fallback_event_id(request_id)
             .trust_inbound(b.config.trust_inbound)
+            .extractors(
+                b.event_id.is_configured(),
+                b.customer_id.is_configured(),
+                b.tenant_id.is_configured(),
+            )
             .attributes(http_request_attributes(
                 req.method().as_str(),
                 req.path(),

@@ -45,6 +45,8 @@ pub struct RunSpec {
     tenant_id: Option<String>,
     fallback_event_id: Option<String>,
     trust_inbound: bool,
+    /// Which ids (event, customer, tenant) the app has an extractor for.
+    extractors: [bool; 3],
     kind: SpanKind,
     attributes: Vec<KeyValue>,
     workflow_version: Option<String>,
@@ -61,6 +63,7 @@ impl RunSpec {
             tenant_id: None,
             fallback_event_id: None,
             trust_inbound: true,
+            extractors: [false; 3],
             kind: SpanKind::Server,
             attributes: Vec::new(),
             workflow_version: None,
@@ -94,10 +97,19 @@ impl RunSpec {
         self.fallback_event_id = id.filter(|s| !s.is_empty());
         self
     }
-    /// Whether inbound `botanu.*` baggage may fill ids the app did not extract and name the
-    /// parent run (default true). When false, inbound `botanu.*` entries are removed.
+    /// Whether the caller is trusted to say whose work this is: inbound `botanu.*` baggage
+    /// may then fill the event, customer and tenant ids the app has no extractor for (default
+    /// true here, for runs started from code and queues; the HTTP adapters default to false).
+    /// Untrusted, inbound `botanu.*` entries are removed and only the run linkage continues:
+    /// the trace and the inbound `botanu.run_id` as `parent_run_id`.
     pub fn trust_inbound(mut self, trust: bool) -> Self {
         self.trust_inbound = trust;
+        self
+    }
+    /// Which ids the app has an extractor for (event, customer, tenant): an id whose extractor
+    /// found nothing is never taken from inbound baggage, trusted or not.
+    pub fn extractors(mut self, event_id: bool, customer_id: bool, tenant_id: bool) -> Self {
+        self.extractors = [event_id, customer_id, tenant_id];
         self
     }
     /// The span kind of the run span (default Server).
@@ -158,15 +170,18 @@ impl RunSpec {
         // A run already current in this process is always a trusted parent.
         let local_parent = RunContext::from_context_local(parent);
         let trusted = self.trust_inbound || local_parent.is_some();
-        let inbound = |key: &str| -> Option<Arc<str>> {
-            if !trusted {
-                return None;
-            }
+        let linkage = |key: &str| -> Option<Arc<str>> {
             inbound_baggage
                 .get(key)
                 .map(|v| v.as_str())
                 .filter(|v| !v.is_empty())
                 .map(Arc::from)
+        };
+        // Attribution ids: only from a trusted caller, and only where the app has no
+        // extractor of its own.
+        let [event_x, customer_x, tenant_x] = self.extractors;
+        let inbound = |key: &str, extractor: bool| -> Option<Arc<str>> {
+            (trusted && !extractor).then(|| linkage(key)).flatten()
         };
         let given = |id: Option<String>| id.map(Arc::<str>::from);
         let previous = self.retry_of.as_ref();
@@ -179,19 +194,19 @@ impl RunSpec {
 
         let event_id = given(self.event_id)
             .or_else(|| from_previous(|p| Some(p.event_id())))
-            .or_else(|| inbound(keys::EVENT_ID))
+            .or_else(|| inbound(keys::EVENT_ID, event_x))
             .or_else(|| given(self.fallback_event_id));
         let customer_id = given(self.customer_id)
             .or_else(|| from_previous(|p| Some(p.customer_id())))
-            .or_else(|| inbound(keys::CUSTOMER_ID));
+            .or_else(|| inbound(keys::CUSTOMER_ID, customer_x));
         let tenant_id = given(self.tenant_id)
             .or_else(|| from_previous(RunContext::tenant_id))
-            .or_else(|| inbound(keys::TENANT_ID));
+            .or_else(|| inbound(keys::TENANT_ID, tenant_x));
         let parent_run_id = local_parent
             .as_ref()
             .map(RunContext::shared_run_id)
             .or_else(|| from_previous(RunContext::parent_run_id))
-            .or_else(|| inbound(keys::RUN_ID));
+            .or_else(|| linkage(keys::RUN_ID));
         let mut b = RunContext::shared_builder(self.workflow).shared_ids(
             event_id,
             customer_id,

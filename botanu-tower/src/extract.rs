@@ -11,6 +11,11 @@ use http::HeaderName;
 pub trait Extract: Clone + Send + Sync + 'static {
     /// The value, if the request has one.
     fn extract(&self, parts: &Parts) -> Option<String>;
+    /// Whether this is a real extractor: when it finds nothing, the id is not taken from
+    /// inbound baggage either (only [`NoExtractor`] says no).
+    fn is_configured(&self) -> bool {
+        true
+    }
 }
 
 impl<F> Extract for F
@@ -29,6 +34,9 @@ pub struct NoExtractor;
 impl Extract for NoExtractor {
     fn extract(&self, _parts: &Parts) -> Option<String> {
         None
+    }
+    fn is_configured(&self) -> bool {
+        false
     }
 }
 

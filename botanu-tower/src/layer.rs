@@ -17,8 +17,7 @@ use crate::service::BotanuService;
 ///     .event_id(|req: &http::request::Parts| {
 ///         req.uri.path().rsplit('/').next().map(str::to_owned)
 ///     })
-///     .customer_id(extract::header("x-customer-id"))
-///     .trust_inbound(false);
+///     .customer_id(extract::header("x-customer-id"));
 /// # let _ = layer;
 /// ```
 ///
@@ -84,7 +83,7 @@ impl BotanuLayer {
         BotanuLayer {
             config: Arc::new(LayerConfig {
                 workflow: workflow.into().into(),
-                trust_inbound: true,
+                trust_inbound: false,
                 run_id_header: true,
                 skip_unmatched: false,
                 skip: None,
@@ -151,9 +150,19 @@ impl<E, C, T, R> BotanuLayer<E, C, T, R> {
         }
     }
 
-    /// Whether inbound `botanu.*` baggage may fill ids the extractors did not find and name
-    /// the parent run (default true: services calling each other continue one run chain).
-    /// Extracted ids always win. Turn it off on services that face the public internet.
+    /// Whether callers are trusted to say whose work a request is (default **false**).
+    ///
+    /// Untrusted (the default, right for anything a client on the internet can reach), a run
+    /// continues the caller's trace and records the caller's `botanu.run_id` as its
+    /// `parent_run_id`, but its event, customer and tenant come only from the app's extractors
+    /// (then `x-request-id`, then the run id, for the event) — inbound `botanu.*` baggage is
+    /// dropped, so a client cannot move its cost to another customer.
+    ///
+    /// Trusted (`true`: internal services called only by the app's own services, e.g. behind
+    /// a service mesh), inbound baggage also fills the ids the app has **no** extractor for,
+    /// so one run chain crosses services. An extractor that finds nothing never falls back to
+    /// inbound baggage. (Trust by the peer's address is not offered: behind a load balancer
+    /// every peer is on a private network.)
     pub fn trust_inbound(self, trust: bool) -> Self {
         self.edit(|c| c.trust_inbound = trust)
     }

@@ -58,6 +58,11 @@ where
             .tenant_id(l.tenant_id.extract(&parts))
             .fallback_event_id(request_id)
             .trust_inbound(l.config.trust_inbound)
+            .extractors(
+                l.event_id.is_configured(),
+                l.customer_id.is_configured(),
+                l.tenant_id.is_configured(),
+            )
             .attributes(attributes)
             .start_request(&HeaderExtractor(&parts.headers));
         parts.extensions.insert(active.run().clone());

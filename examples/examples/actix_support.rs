@@ -44,7 +44,7 @@ async fn handle_ticket(
         let uri = format!(
             "http://{}/billing/{}",
             self_addr.get_ref(),
-            run.0.customer_id()
+            botanu_examples::path_segment(run.0.customer_id())
         );
         let _billing_answer = send(&mut client, body(request("GET", &uri), "")).await;
     }
@@ -91,7 +91,8 @@ fn app(
         )
         .service(
             web::resource("/billing/{customer}")
-                .wrap(Botanu::workflow("Billing Lookup"))
+                // Internal: only the support desk calls it.
+                .wrap(Botanu::workflow("Billing Lookup").trust_inbound(true))
                 .route(web::get().to(billing)),
         )
 }

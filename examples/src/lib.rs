@@ -34,6 +34,11 @@ pub fn botanu_destination_configured() -> bool {
         .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()))
 }
 
+/// `id` percent-encoded for one URL path segment (`../x` stays one segment).
+pub fn path_segment(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// The in-repo OTLP receiver on 127.0.0.1, unless a collector is configured.
 pub fn local_receiver_unless_configured() -> Option<Receiver> {
     (!collector_configured()).then(|| Receiver::start().expect("start the local OTLP receiver"))

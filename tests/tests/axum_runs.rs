@@ -364,7 +364,8 @@ async fn two_services_continue_one_run_chain_and_the_host_policy_holds() {
     let b = serve(
         Router::new()
             .route("/internal", get(echo_propagation))
-            .layer(BotanuLayer::workflow("Service B")),
+            // Internal: trusted to say whose work this is.
+            .layer(BotanuLayer::workflow("Service B").trust_inbound(true)),
     )
     .await;
     // A plain echo with no botanu at all, reached under a public-API name.
@@ -477,12 +478,11 @@ async fn extracted_customer_wins_over_inbound_baggage() {
         assert_eq!(s.attr("botanu.customer_id"), Some("alice"), "{}", s.name);
     }
 
-    // With trust_inbound(false), inbound botanu baggage fills nothing.
-    let app = Router::new().route("/t", get(|| async { "ok" })).layer(
-        BotanuLayer::workflow("Untrusted")
-            .event_id(extract::query("e"))
-            .trust_inbound(false),
-    );
+    // By default (untrusted), inbound botanu baggage attributes nothing; only the linkage
+    // (trace, parent run) continues.
+    let app = Router::new()
+        .route("/t", get(|| async { "ok" }))
+        .layer(BotanuLayer::workflow("Untrusted").event_id(extract::query("e")));
     let addr = serve(app).await;
     send(
         &mut client,
@@ -498,8 +498,42 @@ async fn extracted_customer_wins_over_inbound_baggage() {
     .unwrap();
     let (run, _) = run_spans("untrusted-1", 1);
     assert!(run.attr("botanu.customer_id").is_none());
-    assert!(run.attr("botanu.parent_run_id").is_none());
+    assert_eq!(run.attr("botanu.parent_run_id"), Some("fake-parent"));
     assert!(run.attr("botanu.tenant_id").is_none());
+
+    // A customer extractor that finds nothing (header absent, blank, non-ASCII) never falls
+    // back to inbound baggage — not even on a trusted service.
+    for trusted in [false, true] {
+        let app = Router::new().route("/t", get(|| async { "ok" })).layer(
+            BotanuLayer::workflow("Extractor Empty")
+                .event_id(extract::query("e"))
+                .customer_id(extract::header("x-customer-id"))
+                .trust_inbound(trusted),
+        );
+        let addr = serve(app).await;
+        for (i, header) in [None, Some("   "), Some("caf\u{e9}")]
+            .into_iter()
+            .enumerate()
+        {
+            let event = format!("empty-{trusted}-{i}");
+            let mut req = request("GET", &format!("http://{addr}/t?e={event}")).header(
+                "baggage",
+                "botanu.customer_id=victim,botanu.tenant_id=victim-tenant",
+            );
+            if let Some(h) = header {
+                req = req.header(
+                    "x-customer-id",
+                    http::HeaderValue::from_bytes(h.as_bytes()).unwrap(),
+                );
+            }
+            send(&mut client, body(req, "")).await.unwrap();
+            let (run, _) = run_spans(&event, 1);
+            assert!(run.attr("botanu.customer_id").is_none(), "{event}");
+            // The tenant has no extractor: a trusted caller may name it, an untrusted one not.
+            let tenant = trusted.then_some("victim-tenant");
+            assert_eq!(run.attr("botanu.tenant_id"), tenant, "{event}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

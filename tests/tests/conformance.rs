@@ -466,14 +466,14 @@ async fn actix_and_axum_continue_one_run_chain() {
     let c = serve(
         Router::new()
             .route("/c", get(|| async { "c" }))
-            .layer(botanu_axum::BotanuLayer::workflow("Chain C")),
+            .layer(botanu_axum::BotanuLayer::workflow("Chain C").trust_inbound(true)),
     )
     .await;
     // B: actix, calls C.
     let b = ActixServer::start(move |listener| {
         Ok(HttpServer::new(move || {
             App::new()
-                .wrap(botanu_actix::Botanu::workflow("Chain B"))
+                .wrap(botanu_actix::Botanu::workflow("Chain B").trust_inbound(true))
                 .route(
                     "/b",
                     web::get().to(move || async move {
