@@ -11,7 +11,7 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpRequest};
 use botanu_core::lifecycle::{
-    http_request_attributes, poll_in_run, ActiveRun, ResponseRun, RunEnd, RunSpec,
+    guard_callback, http_request_attributes, poll_in_run, ActiveRun, ResponseRun, RunEnd, RunSpec,
 };
 use opentelemetry::propagation::Extractor;
 use opentelemetry::{Context, KeyValue};
@@ -204,8 +204,12 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let b = &self.botanu;
         let route = req.match_pattern();
+        // A skip predicate that panics skips: the request is served without a run.
         let skipped = (b.config.skip_unmatched && route.is_none())
-            || b.config.skip.as_ref().is_some_and(|f| f(req.request()));
+            || guard_callback("skip predicate", || {
+                b.config.skip.as_ref().is_some_and(|f| f(req.request()))
+            })
+            .unwrap_or(true);
         if skipped || !botanu_core::is_active() {
             return ResponseFuture::passthrough(self.service.call(req));
         }
@@ -215,9 +219,13 @@ where
             .map(str::to_owned);
         let route_known = route.is_some();
         let active = RunSpec::new(b.config.workflow.clone())
-            .event_id(b.event_id.extract(http))
-            .customer_id(b.customer_id.extract(http))
-            .tenant_id(b.tenant_id.extract(http))
+            .event_id(guard_callback("event_id extractor", || b.event_id.extract(http)).flatten())
+            .customer_id(
+                guard_callback("customer_id extractor", || b.customer_id.extract(http)).flatten(),
+            )
+            .tenant_id(
+                guard_callback("tenant_id extractor", || b.tenant_id.extract(http)).flatten(),
+            )
             .fallback_event_id(request_id)
             .trust_inbound(b.config.trust_inbound)
             .extractors(

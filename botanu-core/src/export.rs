@@ -74,7 +74,7 @@ impl Counters {
 
 /// Logs at most one line per interval; counts what it held back.
 #[derive(Debug)]
-struct RateLimitedLog {
+pub(crate) struct RateLimitedLog {
     epoch: Instant,
     interval: Duration,
     /// Milliseconds since `epoch` of the last line, plus one (0 = never).
@@ -83,7 +83,7 @@ struct RateLimitedLog {
 }
 
 impl RateLimitedLog {
-    fn new(interval: Duration) -> Self {
+    pub(crate) fn new(interval: Duration) -> Self {
         RateLimitedLog {
             epoch: Instant::now(),
             interval,
@@ -93,7 +93,7 @@ impl RateLimitedLog {
     }
 
     /// `Some(number of events held back since the last line)` when a line may be written now.
-    fn permit(&self) -> Option<u64> {
+    pub(crate) fn permit(&self) -> Option<u64> {
         let now = self.epoch.elapsed().as_millis() as u64 + 1;
         let last = self.last_ms.load(Ordering::Relaxed);
         let due = last == 0 || now.saturating_sub(last) >= self.interval.as_millis() as u64;

@@ -583,6 +583,32 @@ pub fn poll_in_run<T>(
     }
 }
 
+/// Runs one of the app's callbacks on the request path (an extractor, a skip predicate): if it
+/// panics, the panic is caught and logged (at most one line every 10 s, with the panic's
+/// message and `what` it was), and `None` is returned — the request is served, the run
+/// recorded without that value. Shared by the adapters.
+pub fn guard_callback<T>(what: &'static str, f: impl FnOnce() -> T) -> Option<T> {
+    static LOG: std::sync::OnceLock<crate::export::RateLimitedLog> = std::sync::OnceLock::new();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            let log = LOG.get_or_init(|| {
+                crate::export::RateLimitedLog::new(std::time::Duration::from_secs(10))
+            });
+            if let Some(held_back) = log.permit() {
+                tracing::error!(
+                    target: "botanu",
+                    callback = what,
+                    panic = %panic_message(&*payload),
+                    panics_not_logged = held_back,
+                    "a botanu callback of the app panicked; the request is served and its run recorded without that value"
+                );
+            }
+            None
+        }
+    }
+}
+
 /// Ends `active` for a panic in the handler (error class `panic`, the panic's message).
 fn finish_panicked(active: ActiveRun, payload: &(dyn std::any::Any + Send)) {
     active.finish(RunEnd::failure("panic").message(panic_message(payload)));

@@ -2,7 +2,7 @@
 
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{http_request_attributes, RunSpec};
+use botanu_core::lifecycle::{guard_callback, http_request_attributes, RunSpec};
 use http::{Request, Response};
 use opentelemetry_http::HeaderExtractor;
 use tower_service::Service;
@@ -42,8 +42,12 @@ where
         }
         let (mut parts, body) = req.into_parts();
         let l = &self.layer;
-        let route = l.route.extract(&parts);
-        if l.config.skips(&parts, route.as_deref()) {
+        let route = guard_callback("route extractor", || l.route.extract(&parts)).flatten();
+        let skipped = guard_callback("skip predicate", || {
+            l.config.skips(&parts, route.as_deref())
+        });
+        // A predicate that panics skips: the request is served without a run.
+        if skipped.unwrap_or(true) {
             return ResponseFuture::passthrough(self.inner.call(Request::from_parts(parts, body)));
         }
         let attributes = http_request_attributes(parts.method.as_str(), parts.uri.path(), route);
@@ -53,9 +57,13 @@ where
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let active = RunSpec::new(l.config.workflow.clone())
-            .event_id(l.event_id.extract(&parts))
-            .customer_id(l.customer_id.extract(&parts))
-            .tenant_id(l.tenant_id.extract(&parts))
+            .event_id(guard_callback("event_id extractor", || l.event_id.extract(&parts)).flatten())
+            .customer_id(
+                guard_callback("customer_id extractor", || l.customer_id.extract(&parts)).flatten(),
+            )
+            .tenant_id(
+                guard_callback("tenant_id extractor", || l.tenant_id.extract(&parts)).flatten(),
+            )
             .fallback_event_id(request_id)
             .trust_inbound(l.config.trust_inbound)
             .extractors(

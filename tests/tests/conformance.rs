@@ -770,3 +770,79 @@ async fn unmatched_and_skipped_requests_are_not_runs() {
     assert!(runs.iter().all(|p| p.starts_with("/tickets/")), "{runs:?}");
     drop(actix);
 }
+
+/// The host app never breaks: an extractor or skip predicate that panics is caught on both
+/// adapters — the request is served, the run recorded without that id (or, for a panicking
+/// skip predicate, served without a run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_callbacks_are_caught() {
+    use actix_web::{web, App, HttpServer};
+
+    let env = TestEnv::get();
+    const PANICS: &str = "Panicking Extractor";
+    let axum_app = axum::Router::new()
+        .route("/t", axum::routing::get(|| async { "served" }))
+        .route("/skip-panics", axum::routing::get(|| async { "served" }))
+        .layer(
+            botanu_axum::BotanuLayer::workflow(PANICS)
+                .event_id(botanu_axum::extract::query("e"))
+                .customer_id(|_: &http::request::Parts| -> Option<String> {
+                    panic!("customer lookup failed")
+                })
+                .skip(|req: &http::request::Parts| {
+                    assert!(req.uri.path() != "/skip-panics", "skip predicate failed");
+                    false
+                }),
+        );
+    let axum_addr = serve(axum_app).await;
+    let actix = ActixServer::start(|listener| {
+        Ok(HttpServer::new(|| {
+            App::new()
+                .wrap(
+                    botanu_actix::Botanu::workflow(PANICS)
+                        .event_id(botanu_actix::extract::query("e"))
+                        .customer_id(|_: &actix_web::HttpRequest| -> Option<String> {
+                            panic!("customer lookup failed")
+                        })
+                        .skip(|req: &actix_web::HttpRequest| {
+                            assert!(req.path() != "/skip-panics", "skip predicate failed");
+                            false
+                        }),
+                )
+                .route("/t", web::get().to(|| async { "served" }))
+                .route("/skip-panics", web::get().to(|| async { "served" }))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run())
+    });
+    let mut client = loopback_client();
+    for (label, addr) in [("axum", axum_addr), ("actix", actix.addr())] {
+        let event = format!("{label}-extractor-panics");
+        let r = send(
+            &mut client,
+            body(
+                request("GET", &format!("http://{addr}/t?e={event}"))
+                    .header("baggage", "botanu.customer_id=victim"),
+                "",
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "served"), "{label}");
+        let (run, _) = env.run(&format!("botanu.run/{PANICS}"), &event, 1);
+        assert!(run.attr("botanu.customer_id").is_none(), "{label}");
+        assert_eq!(completed_attr(&run, "status").as_deref(), Some("success"));
+
+        let r = send(
+            &mut client,
+            body(request("GET", &format!("http://{addr}/skip-panics")), ""),
+        )
+        .await
+        .unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "served"), "{label}");
+        assert!(!r.headers.contains_key("x-botanu-run-id"), "{label}");
+    }
+    drop(actix);
+}
