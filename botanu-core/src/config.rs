@@ -533,13 +533,20 @@ impl BotanuConfig {
         };
 
         let trusted = is_trusted_host(host);
+        let loopback = is_loopback_host(host);
+        // The key travels only encrypted: over HTTPS, or to this machine.
+        let cleartext = uri.scheme_str() != Some("https") && !loopback;
         let mut api_key_withheld_from = None;
+        let mut api_key_withheld_cleartext = false;
         if let Some(key) = api_key {
             let has_auth = headers
                 .keys()
                 .any(|k| k.eq_ignore_ascii_case("authorization"));
             if !trusted {
                 api_key_withheld_from = Some(host.to_owned());
+            } else if cleartext {
+                api_key_withheld_from = Some(host.to_owned());
+                api_key_withheld_cleartext = true;
             } else if !has_auth {
                 let value = format!("Bearer {key}");
                 if http::HeaderValue::from_str(&value).is_err() {
@@ -556,6 +563,8 @@ impl BotanuConfig {
             headers,
             had_credentials,
             api_key_withheld_from,
+            api_key_withheld_cleartext,
+            loopback,
             endpoint_source: source.name(),
         }))
     }
@@ -582,9 +591,14 @@ pub struct ResolvedExport {
     pub headers: BTreeMap<String, String>,
     /// The configured endpoint carried `user:password@`, which was removed.
     pub had_credentials: bool,
-    /// `Some(host)` when an API key is configured but the host is not trusted, so the key is
-    /// not sent.
+    /// `Some(host)` when an API key is configured but the host is not trusted, or the
+    /// endpoint is plain `http://` to another machine, so the key is not sent.
     pub api_key_withheld_from: Option<String>,
+    /// The key was withheld because the endpoint is plain `http://` to another machine.
+    pub api_key_withheld_cleartext: bool,
+    /// The endpoint is this machine (`localhost`, `127.0.0.1`, `::1`): exported directly,
+    /// never through a proxy from `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`.
+    pub loopback: bool,
     pub(crate) endpoint_source: &'static str,
 }
 
@@ -607,6 +621,18 @@ impl fmt::Debug for ResolvedExport {
             .field("api_key_withheld_from", &self.api_key_withheld_from)
             .finish()
     }
+}
+
+/// Whether `host` is this machine.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Hosts that may receive `BOTANU_API_KEY`: botanu's own and loopback (reference §7.4).

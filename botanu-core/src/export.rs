@@ -294,7 +294,7 @@ pub(crate) fn export_processor(
     }
     let counters = Arc::new(Counters::default());
     builder = builder.with_http_client(ObservedClient {
-        inner: http_client(config)?,
+        inner: http_client(config, resolved.loopback)?,
         counters: counters.clone(),
         endpoint: resolved.traces_endpoint.clone(),
         explained: Default::default(),
@@ -334,7 +334,7 @@ struct ObservedClient {
     inner: reqwest::blocking::Client,
     counters: Arc<Counters>,
     endpoint: String,
-    /// Rejections already explained (bit 0: 401/403, bit 1: other 4xx but 429).
+    /// Answers already explained (bit 0: 401/403, bit 1: other 4xx but 429, bit 2: 3xx).
     explained: std::sync::atomic::AtomicU8,
 }
 
@@ -345,6 +345,7 @@ impl ObservedClient {
         let (bit, text) = match status.as_u16() {
             401 | 403 => (1, "the collector refused botanu's credentials: check BOTANU_API_KEY (and that the endpoint is the botanu collector)"),
             c if (400..500).contains(&c) && c != 429 => (2, "the collector rejected the export request; this is not retried"),
+            c if (300..400).contains(&c) => (4, "the collector answered with a redirect, which botanu does not follow (the spans and their headers would go to another host): set the endpoint to the final URL"),
             _ => return,
         };
         if self.explained.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
@@ -372,13 +373,22 @@ impl opentelemetry_http::HttpClient for ObservedClient {
 /// botanu installs no process-wide crypto provider, and enabling `tls` cannot make the app's
 /// own reqwest clients fail to build (reqwest brings its default provider; a
 /// `rustls-no-provider` setup would panic them).
-fn http_client(config: &BotanuConfig) -> Result<reqwest::blocking::Client, Error> {
+///
+/// It follows no redirect (a collector's `3xx` would send the spans and the headers, the API
+/// key among them, to another host; the answer is logged once instead), and it never uses a
+/// proxy for an endpoint on this machine (a proxy from `HTTP_PROXY` would see the key).
+fn http_client(config: &BotanuConfig, loopback: bool) -> Result<reqwest::blocking::Client, Error> {
     #[cfg(feature = "tls")]
     let extra_roots = tls::extra_roots(config)?;
     let timeout = config.export_timeout;
     // The blocking client owns a runtime: build it off any async runtime the app runs.
     std::thread::spawn(move || {
-        let builder = reqwest::blocking::Client::builder().timeout(timeout);
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        if loopback {
+            builder = builder.no_proxy();
+        }
         #[cfg(feature = "tls")]
         let builder = builder.tls_certs_merge(extra_roots);
         builder.build()

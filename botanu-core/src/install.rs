@@ -670,7 +670,11 @@ fn log_installed(
         tracing::error!(target: "botanu", source = resolved.endpoint_source, "the collector endpoint carried user:password credentials; they were removed. Use BOTANU_API_KEY or OTEL_EXPORTER_OTLP_HEADERS instead");
     }
     if let Some(host) = &resolved.api_key_withheld_from {
-        tracing::error!(target: "botanu", host = %host, "BOTANU_API_KEY is set but the endpoint host is not a botanu host or loopback: the key is withheld and spans are sent unauthenticated");
+        if resolved.api_key_withheld_cleartext {
+            tracing::error!(target: "botanu", host = %host, "BOTANU_API_KEY is set but the endpoint is plain http:// to another machine: the key is sent only over https (or to this machine), so it is withheld and spans are sent unauthenticated");
+        } else {
+            tracing::error!(target: "botanu", host = %host, "BOTANU_API_KEY is set but the endpoint host is not a botanu host or loopback: the key is withheld and spans are sent unauthenticated");
+        }
     }
     tracing::info!(target: "botanu", mode = mode.as_str(), endpoint_source = resolved.endpoint_source, authorization = resolved.sends_authorization(), environment = %config.environment, "botanu installed, {description}");
 }

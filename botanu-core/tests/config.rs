@@ -176,6 +176,33 @@ fn api_key_only_to_trusted_final_endpoint_through_every_override() {
 }
 
 #[test]
+fn api_key_travels_only_encrypted_or_to_this_machine() {
+    // A botanu host over plain http: the key would cross the network in cleartext.
+    for url in ["http://ingest.botanu.ai", "http://eu.botanu.ai:4318"] {
+        let r = env(&[("BOTANU_API_KEY", KEY), ("BOTANU_COLLECTOR_ENDPOINT", url)])
+            .resolve()
+            .unwrap();
+        assert!(!r.sends_authorization(), "{url}");
+        assert!(r.api_key_withheld_cleartext, "{url}");
+        assert!(!r.loopback);
+        assert!(!format!("{r:?}").contains(KEY));
+    }
+    // This machine: plain http is fine, and the exporter bypasses proxies.
+    for url in [
+        "http://localhost:4318",
+        "http://127.0.0.1:4318",
+        "http://[::1]:4318",
+    ] {
+        let r = env(&[("BOTANU_API_KEY", KEY), ("BOTANU_COLLECTOR_ENDPOINT", url)])
+            .resolve()
+            .unwrap();
+        assert!(r.sends_authorization(), "{url}");
+        assert!(r.loopback, "{url}");
+        assert!(!r.api_key_withheld_cleartext);
+    }
+}
+
+#[test]
 #[cfg_attr(
     not(feature = "tls"),
     ignore = "uses https endpoints: needs the tls feature"
