@@ -188,9 +188,15 @@ impl RunContext {
     /// `inbound` instead of `base`'s own baggage.
     pub(crate) fn context_over(&self, base: &Context, inbound: &Baggage) -> Context {
         let mut baggage = Baggage::new();
+        // What the enricher stamps comes from the run itself, not from what fits in the
+        // baggage: every span of the run carries its ids whatever the header's limits drop.
+        let mut found: [Option<StringValue>; 7] = Default::default();
         // Our entries first: if the parent's baggage is near the W3C limits, ours win.
         // Shared strings: the enricher clones each value onto every span of the run.
         self.for_each_baggage_entry(|k, v| {
+            if let Some(i) = keys::ENRICHED.iter().position(|e| *e == k) {
+                found[i] = Some(v.clone());
+            }
             baggage.insert(k, v);
         });
         for (key, (value, metadata)) in inbound {
@@ -200,7 +206,22 @@ impl RunContext {
             }
             baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
         }
-        let enriched = enriched_attributes(&baggage);
+        // An outer tenant this run does not override is inherited (as in the reference SDK).
+        const TENANT: usize = 5;
+        if found[TENANT].is_none() {
+            found[TENANT] = inbound
+                .get(keys::TENANT_ID)
+                .filter(|v| !v.as_str().is_empty())
+                .cloned();
+        }
+        let enriched = found
+            .into_iter()
+            .zip(keys::ENRICHED)
+            .filter_map(|(v, k)| {
+                v.filter(|v| !v.as_str().is_empty())
+                    .map(|v| KeyValue::new(k, v))
+            })
+            .collect();
         base.with_baggage(baggage).with_value(CurrentRun {
             run: self.clone(),
             enriched,

@@ -76,25 +76,29 @@ impl RunSpec {
         self.retry_of = Some(previous.clone());
         self
     }
-    /// The event id the app extracted (wins over inbound baggage).
+    /// The event id the app extracted (wins over inbound baggage). Ids longer than
+    /// [`MAX_ID_BYTES`] are cut (logged once).
     pub fn event_id(mut self, id: Option<String>) -> Self {
-        self.event_id = id.filter(|s| !s.is_empty());
+        self.event_id = bounded(id);
         self
     }
-    /// The customer id the app extracted (wins over inbound baggage).
+    /// The customer id the app extracted (wins over inbound baggage); bounded like
+    /// [`event_id`](Self::event_id).
     pub fn customer_id(mut self, id: Option<String>) -> Self {
-        self.customer_id = id.filter(|s| !s.is_empty());
+        self.customer_id = bounded(id);
         self
     }
-    /// The tenant id the app extracted (wins over inbound baggage).
+    /// The tenant id the app extracted (wins over inbound baggage); bounded like
+    /// [`event_id`](Self::event_id).
     pub fn tenant_id(mut self, id: Option<String>) -> Self {
-        self.tenant_id = id.filter(|s| !s.is_empty());
+        self.tenant_id = bounded(id);
         self
     }
     /// An event id to use when neither the app nor inbound baggage gives one (e.g. the
-    /// `x-request-id` header); the run id is used after that.
+    /// `x-request-id` header); the run id is used after that. Bounded like
+    /// [`event_id`](Self::event_id).
     pub fn fallback_event_id(mut self, id: Option<String>) -> Self {
-        self.fallback_event_id = id.filter(|s| !s.is_empty());
+        self.fallback_event_id = bounded(id);
         self
     }
     /// Whether the caller is trusted to say whose work this is: inbound `botanu.*` baggage
@@ -173,7 +177,7 @@ impl RunSpec {
         let linkage = |key: &str| -> Option<Arc<str>> {
             inbound_baggage
                 .get(key)
-                .map(|v| v.as_str())
+                .map(|v| cut(v.as_str()))
                 .filter(|v| !v.is_empty())
                 .map(Arc::from)
         };
@@ -278,6 +282,39 @@ impl RunSpec {
             finished: false,
         }
     }
+}
+
+/// The longest id (event, customer, tenant, parent run) a run keeps, in bytes: longer ones
+/// — from an extractor, `x-request-id` or inbound baggage — are cut at a character boundary
+/// (never to empty), so one hostile header cannot make a 64 KB span attribute or crowd the
+/// run's other ids out of the outbound `baggage` header (7 ids × 256 bytes stay well inside
+/// its 8,192 bytes).
+pub const MAX_ID_BYTES: usize = 256;
+
+/// A non-empty id, cut to [`MAX_ID_BYTES`].
+fn bounded(id: Option<String>) -> Option<String> {
+    let mut id = id.filter(|s| !s.is_empty())?;
+    if id.len() > MAX_ID_BYTES {
+        let keep = cut(&id).len();
+        id.truncate(keep);
+    }
+    Some(id)
+}
+
+/// `s` cut to at most [`MAX_ID_BYTES`] at a character boundary; logged the first time.
+fn cut(s: &str) -> &str {
+    if s.len() <= MAX_ID_BYTES {
+        return s;
+    }
+    static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(target: "botanu", max_bytes = MAX_ID_BYTES, length = s.len(), "a run id value (event, customer, tenant or parent run) was longer than botanu keeps and was cut; logged once");
+    }
+    let mut end = MAX_ID_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// `botanu.run/{workflow}`, without the formatting machinery (once per run).

@@ -600,3 +600,66 @@ async fn hostile_headers_are_served_normally() {
     let (run, _) = run_spans("hostile-raw", 1);
     assert!(run.attr("botanu.customer_id").is_none());
 }
+
+/// Bounded values: a 16 KB customer header and an ~8,080-byte event id are cut to
+/// `MAX_ID_BYTES`, never to empty, and every span of the run — the LLM span with the token
+/// counts included — still carries the run's ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_ids_are_cut_and_every_span_keeps_them() {
+    use botanu_core::lifecycle::MAX_ID_BYTES;
+    let _ = env();
+    let app = Router::new()
+        .route(
+            "/tickets/{id}",
+            get(|| async {
+                let _ = botanu_core::llm::call("openai", "gpt-4o", |call| async move {
+                    call.set_tokens((10, 2));
+                    Ok::<_, std::io::Error>(())
+                })
+                .await;
+                "ok"
+            }),
+        )
+        .layer(
+            BotanuLayer::workflow("Oversized")
+                .event_id(path_param("id"))
+                .customer_id(extract::header("x-customer-id")),
+        );
+    let addr = serve(app).await;
+    let event = format!("big-{}", "é".repeat(4_038)); // ~8,080 bytes, multi-byte characters
+    let customer = "c".repeat(16 * 1024);
+    let mut client = loopback_client();
+    let r = send(
+        &mut client,
+        body(
+            request("GET", &format!("http://{addr}/tickets/{event}"))
+                .header("x-customer-id", customer.as_str()),
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    let cut_event = {
+        let mut end = MAX_ID_BYTES;
+        while !event.is_char_boundary(end) {
+            end -= 1;
+        }
+        &event[..end]
+    };
+    let (run, spans) = run_spans(cut_event, 2);
+    assert_eq!(
+        run.attr("botanu.customer_id"),
+        Some(&customer[..MAX_ID_BYTES])
+    );
+    let llm = spans
+        .iter()
+        .find(|s| s.name == "chat gpt-4o")
+        .expect("the LLM span");
+    assert_eq!(
+        llm.attr("botanu.customer_id"),
+        Some(&customer[..MAX_ID_BYTES])
+    );
+    assert_eq!(llm.attr("botanu.event_id"), Some(cut_event));
+    assert!(!cut_event.is_empty() && cut_event.len() <= MAX_ID_BYTES);
+}
