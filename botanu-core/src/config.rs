@@ -37,6 +37,7 @@ const TRACES_PATH: &str = "/v1/traces";
 /// | `BOTANU_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | spans per export | 512 |
 /// | `OTEL_BSP_SCHEDULE_DELAY` | ms between exports | 5000 |
 /// | `BOTANU_EXPORT_TIMEOUT_MILLIS`, `OTEL_BSP_EXPORT_TIMEOUT` | export timeout (retries included), ms | 30000 |
+/// | `BOTANU_SHUTDOWN_TIMEOUT_MILLIS` | how long `shutdown()` waits for the queue; what is still queued then is counted as lost, ms | the export timeout |
 /// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | `none` |
 /// | `BOTANU_PII_SCRUB_ENABLED` | scrub captured content before it is written (`false` turns it off) | `true` |
 /// | `BOTANU_PII_SCRUB_DISABLE_PATTERNS` | built-in categories to skip, comma-separated (e.g. `ipv4,email`) | none |
@@ -70,6 +71,8 @@ pub struct BotanuConfig {
     pub(crate) max_export_batch_size: usize,
     pub(crate) schedule_delay: Duration,
     pub(crate) export_timeout: Duration,
+    /// How long `shutdown()` waits for the queue to drain; `None`: the export timeout.
+    pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) gzip: bool,
     pub(crate) certificate: Option<std::path::PathBuf>,
     pub(crate) pii_scrub_enabled: bool,
@@ -121,6 +124,7 @@ impl Default for BotanuConfig {
             max_export_batch_size: 512,
             schedule_delay: Duration::from_millis(5_000),
             export_timeout: Duration::from_millis(30_000),
+            shutdown_timeout: None,
             gzip: false,
             certificate: None,
             pii_scrub_enabled: true,
@@ -249,6 +253,9 @@ impl BotanuConfig {
         ) {
             c.export_timeout = Duration::from_millis(n);
         }
+        if let Some(n) = number(&["BOTANU_SHUTDOWN_TIMEOUT_MILLIS"], 1) {
+            c.shutdown_timeout = Some(Duration::from_millis(n));
+        }
         if let Some((name, v)) = [
             "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
             "OTEL_EXPORTER_OTLP_COMPRESSION",
@@ -352,6 +359,17 @@ impl BotanuConfig {
     pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
         self
+    }
+    /// How long [`Botanu::shutdown`](crate::Botanu::shutdown) waits for queued spans to be
+    /// exported (default: the export timeout, so an export under way can finish). Spans still
+    /// queued then are counted as lost.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+    /// See [`with_shutdown_timeout`](Self::with_shutdown_timeout).
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout.unwrap_or(self.export_timeout)
     }
 
     /// Gzip-compresses export requests.

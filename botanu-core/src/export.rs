@@ -19,7 +19,7 @@ use crate::Error;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportStats {
-    /// Spans handed to the export queue.
+    /// Spans botanu was given to export (the dropped ones included).
     pub queued: u64,
     /// Spans the collector accepted.
     pub exported: u64,
@@ -32,6 +32,18 @@ pub struct ExportStats {
     /// Export attempts repeated after a retryable answer (429, 502, 503, 504, connection
     /// error, timeout). A request that succeeded on its third try counts 2.
     pub retries: u64,
+    /// Spans still queued or being exported when [`shutdown`](crate::Botanu::shutdown)
+    /// stopped waiting (0 before shutdown). After shutdown,
+    /// `queued == exported + failed + dropped + lost`.
+    pub lost: u64,
+}
+
+impl ExportStats {
+    /// Spans queued or being exported now: `queued − exported − failed − dropped − lost`.
+    pub fn in_flight(&self) -> u64 {
+        self.queued
+            .saturating_sub(self.exported + self.failed + self.dropped + self.lost)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -44,28 +56,45 @@ pub(crate) struct Counters {
     retries: AtomicU64,
     /// HTTP requests sent to the collector, first tries and retries ([`ObservedClient`]).
     attempts: AtomicU64,
+    /// Set when shutdown stopped waiting: what is neither exported, failed nor dropped is lost.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Counters {
     pub(crate) fn snapshot(&self) -> ExportStats {
+        // Settled counts first: a span moving from queued to exported meanwhile is then
+        // counted in neither `lost` nor twice.
+        let exported = self.exported.load(Ordering::Acquire);
+        let failed = self.failed.load(Ordering::Acquire);
+        let dropped = self.dropped.load(Ordering::Acquire);
+        let queued = self.queued.load(Ordering::Acquire);
+        let lost = if self.closed.load(Ordering::Acquire) {
+            queued.saturating_sub(exported + failed + dropped)
+        } else {
+            0
+        };
         ExportStats {
-            queued: self.queued.load(Ordering::Relaxed),
-            exported: self.exported.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            queued,
+            exported,
+            failed,
+            dropped,
             failed_requests: self.failed_requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
+            lost,
         }
     }
 
-    /// Takes a place in the queue unless `max` spans are already waiting or being exported.
-    /// Exact under concurrency: every caller counts itself in first, so at most `max`
-    /// reservations hold at once (the batch processor's queue, of the same size, never fills).
+    /// Counts a span in, and takes a place in the queue for it unless `max` spans are already
+    /// waiting or being exported (then it is counted as dropped). Exact under concurrency:
+    /// every caller counts itself in first, so at most `max` places are held at once (the
+    /// batch processor's queue, of the same size, never fills).
     fn try_reserve(&self, max: u64) -> bool {
-        let before = self.queued.fetch_add(1, Ordering::Relaxed);
-        let done = self.exported.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed);
+        let before = self.queued.fetch_add(1, Ordering::AcqRel);
+        let done = self.exported.load(Ordering::Acquire)
+            + self.failed.load(Ordering::Acquire)
+            + self.dropped.load(Ordering::Acquire);
         if before.saturating_sub(done) >= max {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::AcqRel);
             return false;
         }
         true
@@ -220,7 +249,6 @@ impl SpanProcessor for ExportProcessor {
 
     fn on_end(&self, span: SpanData) {
         if !self.counters.try_reserve(self.max_queue) {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             if let Some(held_back) = self.drops.permit() {
                 tracing::warn!(
                     target: "botanu",
@@ -241,16 +269,35 @@ impl SpanProcessor for ExportProcessor {
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let result = self.batch.shutdown_with_timeout(timeout);
+        // From here on, what is neither exported, failed nor dropped is lost.
+        self.counters.closed.store(true, Ordering::Release);
         let s = self.counters.snapshot();
-        tracing::info!(
-            target: "botanu",
-            exported = s.exported,
-            failed = s.failed,
-            dropped = s.dropped,
-            failed_requests = s.failed_requests,
-            retries = s.retries,
-            "botanu export stopped"
-        );
+        if s.lost > 0 {
+            tracing::warn!(
+                target: "botanu",
+                queued = s.queued,
+                exported = s.exported,
+                failed = s.failed,
+                dropped = s.dropped,
+                lost = s.lost,
+                failed_requests = s.failed_requests,
+                retries = s.retries,
+                timeout_ms = timeout.as_millis() as u64,
+                "botanu export stopped with spans still queued: they are lost (the collector was slow or down; BOTANU_SHUTDOWN_TIMEOUT_MILLIS sets how long shutdown waits)"
+            );
+        } else {
+            tracing::info!(
+                target: "botanu",
+                queued = s.queued,
+                exported = s.exported,
+                failed = s.failed,
+                dropped = s.dropped,
+                lost = s.lost,
+                failed_requests = s.failed_requests,
+                retries = s.retries,
+                "botanu export stopped"
+            );
+        }
         result
     }
 

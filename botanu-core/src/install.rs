@@ -267,7 +267,7 @@ impl Botanu {
         }
         self.inner
             .provider
-            .shutdown_with_timeout(Duration::from_secs(10))
+            .shutdown_with_timeout(self.inner.config.shutdown_timeout())
             .map_err(|e| Error::Exporter(format!("shutdown: {e}")))
     }
 

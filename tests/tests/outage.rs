@@ -245,7 +245,7 @@ async fn five_second_outage_under_500_requests_per_second() {
             let mut peak = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let s = botanu.stats();
-                peak = peak.max(s.queued - s.exported - s.failed);
+                peak = peak.max(s.in_flight());
                 std::thread::sleep(Duration::from_millis(5));
             }
             peak
