@@ -181,6 +181,22 @@ fn export_encoding(c: &mut Criterion) {
     g.finish();
 }
 
+/// Content capture on the request path: a 1 MB CJK question costs what a 4 KB one does
+/// (the text is cut before it is scrubbed); the 4 KB input is the baseline.
+fn capture(c: &mut Criterion) {
+    let scrubber = botanu_core::pii::Scrubber::default();
+    let small = "退款政策是什么？".repeat(512); // 4,096 characters
+    let huge = "退款政策是什么？".repeat(1 << 17); // ~3 MB, 1M characters
+    let mut g = c.benchmark_group("capture (cut, scrub, cut)");
+    g.bench_function("4,096 characters (baseline)", |b| {
+        b.iter(|| botanu_core::capture::prepare_with(black_box(&small), 4096, Some(&scrubber)))
+    });
+    g.bench_function("1,048,576 characters", |b| {
+        b.iter(|| botanu_core::capture::prepare_with(black_box(&huge), 4096, Some(&scrubber)))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     enricher,
@@ -188,6 +204,7 @@ criterion_group!(
     run_context,
     run_lifecycle,
     pii_and_llm,
-    export_encoding
+    export_encoding,
+    capture
 );
 criterion_main!(benches);

@@ -52,9 +52,14 @@ pub(crate) struct CaptureSettings {
 
 pub(crate) static SETTINGS: OnceLock<CaptureSettings> = OnceLock::new();
 
+/// Characters past the cut that scrubbing still sees, so that a secret or an address that
+/// starts before the cut and ends after it is recognised (and replaced) whole.
+pub const SCRUB_MARGIN_CHARS: usize = 1024;
+
 /// The text to write for captured content, or `None`: not captured (no installed botanu,
 /// rate gate), empty, or the scrubber failed (fail closed: nothing is written rather than
-/// unscrubbed text). Scrubbing runs before truncation, so PII past the cut is removed too.
+/// unscrubbed text). The work is bounded whatever the input's size: the text is cut to
+/// `max_chars` plus [`SCRUB_MARGIN_CHARS`] first, scrubbed, then cut to `max_chars`.
 pub fn prepare(text: &str, max_chars: usize) -> Option<String> {
     if text.is_empty() {
         return None;
@@ -66,8 +71,10 @@ pub fn prepare(text: &str, max_chars: usize) -> Option<String> {
     prepare_with(text, max_chars, settings.scrubber.as_ref())
 }
 
-/// The scrub-then-truncate pipeline with an explicit scrubber (`None` = no scrubbing).
+/// The cut-scrub-cut pipeline with an explicit scrubber (`None` = no scrubbing).
 pub fn prepare_with(text: &str, max_chars: usize, scrubber: Option<&Scrubber>) -> Option<String> {
+    // A 1 MB question must not be scrubbed whole on the request path.
+    let text = truncate_chars(text, max_chars.saturating_add(SCRUB_MARGIN_CHARS));
     let scrubbed = match scrubber {
         None => text.to_owned(),
         Some(s) => match catch_unwind(AssertUnwindSafe(|| s.scrub(text).into_owned())) {

@@ -251,6 +251,23 @@ fn capture_pipeline_scrubs_before_truncating() {
 }
 
 #[test]
+fn capture_cuts_before_scrubbing_and_still_catches_pii_at_the_edge() {
+    let scrubber = Scrubber::default();
+    // An email that straddles the 4,096-character cut is recognised whole and replaced.
+    let edge = format!("{}bob.smith@example.com and more", "x ".repeat(2045));
+    let out = prepare_with(&edge, 4096, Some(&scrubber)).unwrap();
+    assert_eq!(out.chars().count(), 4096);
+    // Not even the part before the cut leaks: the replacement starts where the email did.
+    assert!(!out.contains("bob.sm"), "{}", &out[4000..]);
+    assert!(out.ends_with("[REDAC"), "{}", &out[4000..]);
+    // A 1 MB CJK question: only the head (cut + margin) is scrubbed; the output is the cut.
+    let huge = "退款政策是什么？".repeat(1 << 17);
+    let out = prepare_with(&huge, 4096, Some(&scrubber)).unwrap();
+    assert_eq!(out.chars().count(), 4096);
+    assert!(huge.starts_with(&out));
+}
+
+#[test]
 fn capture_rate_gate() {
     let count = |rate: f64| (0..10_000).filter(|_| should_capture(rate)).count();
     assert_eq!(count(0.0), 0);
