@@ -272,30 +272,23 @@ impl SpanProcessor for ExportProcessor {
         // From here on, what is neither exported, failed nor dropped is lost.
         self.counters.closed.store(true, Ordering::Release);
         let s = self.counters.snapshot();
+        tracing::info!(
+            target: "botanu",
+            queued = s.queued,
+            exported = s.exported,
+            failed = s.failed,
+            dropped = s.dropped,
+            lost = s.lost,
+            failed_requests = s.failed_requests,
+            retries = s.retries,
+            "botanu export stopped"
+        );
         if s.lost > 0 {
             tracing::warn!(
                 target: "botanu",
-                queued = s.queued,
-                exported = s.exported,
-                failed = s.failed,
-                dropped = s.dropped,
                 lost = s.lost,
-                failed_requests = s.failed_requests,
-                retries = s.retries,
                 timeout_ms = timeout.as_millis() as u64,
-                "botanu export stopped with spans still queued: they are lost (the collector was slow or down; BOTANU_SHUTDOWN_TIMEOUT_MILLIS sets how long shutdown waits)"
-            );
-        } else {
-            tracing::info!(
-                target: "botanu",
-                queued = s.queued,
-                exported = s.exported,
-                failed = s.failed,
-                dropped = s.dropped,
-                lost = s.lost,
-                failed_requests = s.failed_requests,
-                retries = s.retries,
-                "botanu export stopped"
+                "spans still queued when shutdown stopped waiting are lost (the collector was slow or down; BOTANU_SHUTDOWN_TIMEOUT_MILLIS sets how long shutdown waits)"
             );
         }
         result
