@@ -1,10 +1,12 @@
 //! In-process PII scrubbing of captured content (reference §12.4), applied **before** text is
 //! written on a span and before it is truncated.
 //!
-//! Fifteen built-in categories, applied in this order: `bearer_token`, `jwt`,
-//! `aws_access_key`, `github_token`, `stripe_key`, `slack_token`, `anthropic_key`,
-//! `openai_key`, `credit_card` (only Luhn-valid numbers), `ssn_us`, `email`, `phone_e164`,
-//! `phone_us`, `ipv6`, `ipv4`. Each match becomes the replacement text (default `[REDACTED]`,
+//! Twenty-three built-in categories, applied in this order: `private_key`, `bearer_token`,
+//! `basic_auth`, `jwt`, `aws_access_key`, `aws_secret_key`, `github_token`, `gitlab_token`,
+//! `stripe_key`, `slack_token`, `slack_webhook`, `anthropic_key`, `openai_key`,
+//! `google_api_key`, `huggingface_token`, `sendgrid_key`, `credit_card` (only Luhn-valid
+//! numbers), `ssn_us`, `email`, `phone_e164`, `phone_us`, `ipv6`, `ipv4` (the reference SDK's
+//! fifteen, widened, and eight more: see the README's differences). Each match becomes the replacement text (default `[REDACTED]`,
 //! inserted literally). Custom patterns run after the built-ins in name order.
 //!
 //! ```
@@ -23,30 +25,78 @@ use std::sync::OnceLock;
 use regex::{NoExpand, Regex};
 
 /// Built-in categories and their patterns, in application order.
-const BUILT_INS: [(&str, &str); 15] = [
-    ("bearer_token", r"Bearer\s+[A-Za-z0-9._\-]+"),
+///
+/// The reference SDK's fifteen, widened where probes escaped them (case-insensitive `bearer`
+/// with base64 tokens, OpenAI `sk-proj-`/`sk-svcacct-` keys with `_`/`-`, Stripe test keys,
+/// `github_pat_`, Unicode email addresses, spaced or bare 10-digit phone numbers, spaced SSNs,
+/// dotted card numbers, compressed IPv6), and eight more: PEM private keys, `Basic`
+/// credentials, AWS secret keys (after an `aws…key` label), GitLab, Google API, Hugging Face
+/// and SendGrid keys, Slack webhooks.
+const BUILT_INS: [(&str, &str); 23] = [
+    (
+        "private_key",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+    ),
+    // `Bearer` + any token (as the reference); any case when the token looks like one (a
+    // digit or `._~+/-`), so "a bearer of good news" stays.
+    (
+        "bearer_token",
+        r"\bBearer\s+[A-Za-z0-9._~+/\-]+=*|(?i:\bbearer)\s+[A-Za-z0-9._~+/\-]*[0-9._~+/\-][A-Za-z0-9._~+/\-]*=*",
+    ),
+    // Base64 with a digit, `+` or `/`, or `=` padding: "the basic plan" stays.
+    (
+        "basic_auth",
+        r"(?i:\bbasic)\s+(?:[A-Za-z0-9+/]*[0-9+/][A-Za-z0-9+/]*={0,2}|[A-Za-z]{6,}={1,2})",
+    ),
     (
         "jwt",
         r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\b",
     ),
-    ("aws_access_key", r"\bAKIA[A-Z0-9]{16}\b"),
-    ("github_token", r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
-    ("stripe_key", r"\b(?:sk|rk)_live_[A-Za-z0-9]{24,}\b"),
+    ("aws_access_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+    (
+        "aws_secret_key",
+        r#"(?i:aws[a-z_\-]{0,20}(?:secret|key))[a-z_\-]*["']?\s*[:=]\s*["']?[A-Za-z0-9/+]{40}"#,
+    ),
+    (
+        "github_token",
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b",
+    ),
+    ("gitlab_token", r"\bglpat-[A-Za-z0-9_\-]{20,}"),
+    (
+        "stripe_key",
+        r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{24,}\b",
+    ),
     ("slack_token", r"\bxox[baprs]-[A-Za-z0-9\-]+\b"),
+    (
+        "slack_webhook",
+        r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+",
+    ),
     ("anthropic_key", r"\bsk-ant-[A-Za-z0-9\-_]{20,}\b"),
-    ("openai_key", r"\bsk-(?:proj-)?[A-Za-z0-9]{20,}\b"),
-    ("credit_card", r"\b(?:\d[ \-]?){12,18}\d\b"),
-    ("ssn_us", r"\b\d{3}-\d{2}-\d{4}\b"),
+    (
+        "openai_key",
+        r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}|\bsk-[A-Za-z0-9]{20,}\b",
+    ),
+    ("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}"),
+    ("huggingface_token", r"\bhf_[A-Za-z0-9]{30,}\b"),
+    (
+        "sendgrid_key",
+        r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",
+    ),
+    ("credit_card", r"\b(?:\d[ \-.]?){12,18}\d\b"),
+    ("ssn_us", r"\b\d{3}[\- ]\d{2}[\- ]\d{4}\b"),
     (
         "email",
-        r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}\b",
+        r"[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}\b",
     ),
-    ("phone_e164", r"\+[1-9]\d{6,14}\b"),
+    ("phone_e164", r"\+[1-9](?:[ \-.]?\d){6,14}\b"),
     (
         "phone_us",
-        r"\(\d{3}\)\s?\d{3}[\-.]\d{4}|\b\d{3}[\-.]\d{3}[\-.]\d{4}\b",
+        r"\(\d{3}\)\s?\d{3}[\-. ]\d{4}\b|\b\d{3}[\-. ]\d{3}[\-. ]\d{4}\b|\b[2-9]\d{2}[2-9]\d{6}\b",
     ),
-    ("ipv6", r"\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b"),
+    (
+        "ipv6",
+        r"\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b|\b[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}\b)?|::[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}\b",
+    ),
     (
         "ipv4",
         r"\b(?:(?:25[0-5]|2[0-4]\d|[01]?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|[01]?\d?\d)\b",

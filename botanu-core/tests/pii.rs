@@ -32,6 +32,10 @@ fn verified_vectors() {
     );
     assert_eq!(s("bearer abc"), "bearer abc");
     assert_eq!(s("BEARER abc"), "BEARER abc");
+    // Difference from the reference SDK, which matches `Bearer` only: the scheme is
+    // case-insensitive (RFC 9110), so a token-like value after any case is a credential.
+    assert_eq!(s("bearer abc123def"), "[REDACTED]");
+    assert_eq!(s("BEARER eyJ0.x-y"), "[REDACTED]");
     assert_eq!(s("2024-01-15"), "2024-01-15");
     // Custom patterns apply in name order after the built-ins, replacement literal.
     let custom = Scrubber::default()
@@ -83,15 +87,13 @@ fn built_in_categories() {
         "clean sentence, nothing here"
     );
     assert_eq!(s(""), "");
-    for untouched in [
-        "256.1.1.1",
-        "v1.2.3.4",
-        "::1",
-        "fe80::1",
-        "4155551234",
-        "+123456",
-    ] {
+    for untouched in ["256.1.1.1", "v1.2.3.4", "+123456"] {
         assert_eq!(s(untouched), untouched);
+    }
+    // Differences from the reference SDK, which lets these through: compressed IPv6 and bare
+    // 10-digit US numbers are addresses and phone numbers too.
+    for scrubbed in ["::1", "fe80::1", "4155551234"] {
+        assert_eq!(s(scrubbed), "[REDACTED]", "{scrubbed}");
     }
     assert_eq!(s("+1234567"), "[REDACTED]");
     // Deny-list ipv4 keeps the IP but still scrubs the email.
@@ -100,7 +102,69 @@ fn built_in_categories() {
     // A custom pattern; an invalid one is skipped while built-ins still work.
     let custom = Scrubber::default().with_patterns([("emp", r"EMP-\d{6}"), ("bad", "(unclosed")]);
     assert_eq!(custom.scrub("EMP-123456 x@y.io"), "[REDACTED] [REDACTED]");
-    assert_eq!(built_in_names().count(), 15);
+    assert_eq!(built_in_names().count(), 23);
+}
+
+/// The probes that escaped the scrubber in the adversarial review, each in a sentence, and
+/// near misses that must stay as they are.
+#[test]
+fn pii_corpus() {
+    let b64 = "QWxhZGRpbjpvcGVuIHNlc2FtZQ+abc/def==";
+    let positives: &[(&str, String)] = &[
+        ("openai sk-proj", "sk-proj-Ab3_xY9-kLmN0pQrStUvWxYz012345".into()),
+        ("openai sk-svcacct", "sk-svcacct-Ab3_xY9-kLmN0pQrStUvWxYz012".into()),
+        ("lowercase bearer", "authorization: bearer abcdef0123456789".into()),
+        ("bearer base64 tail", format!("Bearer {b64}")),
+        ("basic credentials", "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==".into()),
+        ("aws secret key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()),
+        ("aws session key id", "ASIAIOSFODNN7EXAMPLE".into()),
+        ("github fine-grained", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP".into()),
+        ("gitlab", "glpat-xxxxxxxxxxxxxxxxxxxx".into()),
+        ("stripe test", "sk_test_4eC39HqLyjWDarjtT1zdp7dc0000".into()),
+        ("google api", "AIzaSyA-1234567890abcdefghijklmnopqrstu".into()),
+        ("hugging face", "hf_abcdefghijklmnopqrstuvwxyzABCDEF".into()),
+        ("sendgrid", "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
+        ("pem private key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc+/def\n-----END RSA PRIVATE KEY-----".into()),
+        ("pem pkcs8", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----".into()),
+        ("slack webhook", "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX".into()),
+        ("unicode email", "josé@example.com".into()),
+        ("e164 spaced", "+1 415 555 2671".into()),
+        ("us spaced", "415 555 2671".into()),
+        ("us bare", "4155552671".into()),
+        ("ssn spaced", "123 45 6789".into()),
+        ("card dotted", "4111.1111.1111.1111".into()),
+        ("ipv6 compressed", "2001:db8::8a2e:370:7334".into()),
+        ("ipv6 loopback", "::1".into()),
+        ("ipv6 link-local", "fe80::1ff:fe23:4567:890a".into()),
+    ];
+    for (what, value) in positives {
+        let text = format!("Customer wrote: {value} — please help");
+        let out = s(&text);
+        assert!(out.contains("[REDACTED]"), "{what}: {out}");
+        // Not even a tail of the secret stays (e.g. after a `+` or `/`).
+        let tail = &value[value.len().saturating_sub(6)..];
+        assert!(!out.contains(tail), "{what}: {out}");
+    }
+    for near_miss in [
+        "on 2024-01-15 at 12:30:45",
+        "version v1.2.3.4 of the app",
+        "call Vec::new() then std::mem::take",
+        "order #12345 shipped",
+        "sk-short",
+        "task-ant-1",
+        "AIza too short",
+        "SG.short.too",
+        "the basic plan",
+        "a bearer of good news",
+        "hf_short",
+        "glpat-short",
+        "github_pat_short",
+        "ratio 3.14 and 2.71",
+        "it costs $12.50",
+        "-----BEGIN PUBLIC KEY-----",
+    ] {
+        assert_eq!(s(near_miss), near_miss, "near miss changed");
+    }
 }
 
 /// A deterministic generator for the corpus.
