@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use crate::Error;
 
+/// The longest string attribute value botanu exports by default, in bytes
+/// (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` changes it).
+pub const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 8192;
+
 /// Default OTLP/HTTP endpoint when nothing is configured.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 /// Endpoint used when only `BOTANU_API_KEY` is set.
@@ -37,6 +41,7 @@ const TRACES_PATH: &str = "/v1/traces";
 /// | `BOTANU_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | spans per export | 512 |
 /// | `OTEL_BSP_SCHEDULE_DELAY` | ms between exports | 5000 |
 /// | `BOTANU_EXPORT_TIMEOUT_MILLIS`, `OTEL_BSP_EXPORT_TIMEOUT` | export timeout (retries included), ms | 30000 |
+/// | `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` | longest string attribute value in botanu's export (cut at a character boundary; the app's own exporters are not affected), bytes | 8192 |
 /// | `BOTANU_SHUTDOWN_TIMEOUT_MILLIS` | how long `shutdown()` waits for the queue; what is still queued then is counted as lost, ms | the export timeout |
 /// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | `none` |
 /// | `BOTANU_PII_SCRUB_ENABLED` | scrub captured content before it is written (`false` turns it off) | `true` |
@@ -73,6 +78,8 @@ pub struct BotanuConfig {
     pub(crate) export_timeout: Duration,
     /// How long `shutdown()` waits for the queue to drain; `None`: the export timeout.
     pub(crate) shutdown_timeout: Option<Duration>,
+    /// The longest string attribute value botanu exports, in bytes.
+    pub(crate) attribute_value_length_limit: usize,
     pub(crate) gzip: bool,
     pub(crate) certificate: Option<std::path::PathBuf>,
     pub(crate) pii_scrub_enabled: bool,
@@ -125,6 +132,7 @@ impl Default for BotanuConfig {
             schedule_delay: Duration::from_millis(5_000),
             export_timeout: Duration::from_millis(30_000),
             shutdown_timeout: None,
+            attribute_value_length_limit: DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT,
             gzip: false,
             certificate: None,
             pii_scrub_enabled: true,
@@ -255,6 +263,15 @@ impl BotanuConfig {
         }
         if let Some(n) = number(&["BOTANU_SHUTDOWN_TIMEOUT_MILLIS"], 1) {
             c.shutdown_timeout = Some(Duration::from_millis(n));
+        }
+        if let Some(n) = number(
+            &[
+                "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ],
+            1,
+        ) {
+            c.attribute_value_length_limit = n as usize;
         }
         if let Some((name, v)) = [
             "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",

@@ -235,6 +235,8 @@ pub(crate) struct ExportProcessor {
     counters: Arc<Counters>,
     max_queue: u64,
     drops: RateLimitedLog,
+    /// The longest string attribute value exported, in bytes.
+    value_limit: usize,
 }
 
 impl ExportProcessor {
@@ -260,6 +262,8 @@ impl SpanProcessor for ExportProcessor {
             }
             return;
         }
+        let mut span = span;
+        bound_values(&mut span, self.value_limit);
         self.batch.on_end(span);
     }
 
@@ -296,6 +300,29 @@ impl SpanProcessor for ExportProcessor {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.batch.set_resource(resource);
+    }
+}
+
+/// Cuts string attribute values (of the span and its events) longer than `limit` bytes at a
+/// character boundary: a 64 KB header the app copied into an attribute does not become a
+/// 64 KB attribute in botanu's export. One length check per value otherwise.
+fn bound_values(span: &mut SpanData, limit: usize) {
+    use opentelemetry::{StringValue, Value};
+    let cut = |kv: &mut opentelemetry::KeyValue| {
+        if let Value::String(s) = &kv.value {
+            let text = s.as_str();
+            if text.len() > limit {
+                let mut end = limit;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                kv.value = Value::String(StringValue::from(text[..end].to_owned()));
+            }
+        }
+    };
+    span.attributes.iter_mut().for_each(cut);
+    for event in span.events.events.iter_mut() {
+        event.attributes.iter_mut().for_each(cut);
     }
 }
 
@@ -363,6 +390,7 @@ pub(crate) fn export_processor(
         counters,
         max_queue: config.max_queue_size as u64,
         drops: RateLimitedLog::new(Duration::from_secs(10)),
+        value_limit: config.attribute_value_length_limit,
     }))
 }
 

@@ -617,6 +617,14 @@ async fn oversized_ids_are_cut_and_every_span_keeps_them() {
                     Ok::<_, std::io::Error>(())
                 })
                 .await;
+                // The app copies something huge into an attribute of its own.
+                global::tracer("app").in_span("big attribute", |cx| {
+                    use opentelemetry::trace::TraceContextExt;
+                    cx.span().set_attribute(opentelemetry::KeyValue::new(
+                        "app.note",
+                        "é".repeat(40_000),
+                    ));
+                });
                 "ok"
             }),
         )
@@ -647,7 +655,7 @@ async fn oversized_ids_are_cut_and_every_span_keeps_them() {
         }
         &event[..end]
     };
-    let (run, spans) = run_spans(cut_event, 2);
+    let (run, spans) = run_spans(cut_event, 3);
     assert_eq!(
         run.attr("botanu.customer_id"),
         Some(&customer[..MAX_ID_BYTES])
@@ -662,4 +670,18 @@ async fn oversized_ids_are_cut_and_every_span_keeps_them() {
     );
     assert_eq!(llm.attr("botanu.event_id"), Some(cut_event));
     assert!(!cut_event.is_empty() && cut_event.len() <= MAX_ID_BYTES);
+    // botanu's export bounds string values (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, default 8192
+    // bytes), cut at a character boundary.
+    let big = spans
+        .iter()
+        .find(|s| s.name == "big attribute")
+        .expect("the app's span");
+    let note = big.attr("app.note").unwrap();
+    let limit = botanu_core::config::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+    assert!(
+        note.len() <= limit && note.len() > limit - 4,
+        "{}",
+        note.len()
+    );
+    assert!(note.chars().all(|c| c == 'é'));
 }
