@@ -11,7 +11,8 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpRequest};
 use botanu_core::lifecycle::{
-    guard_callback, http_request_attributes, poll_in_run, ActiveRun, ResponseRun, RunEnd, RunSpec,
+    guard_callback, http_request_attributes, poll_in_run, skips_request, ActiveRun, ResponseRun,
+    RunEnd, RunSpec,
 };
 use opentelemetry::propagation::Extractor;
 use opentelemetry::{Context, KeyValue};
@@ -204,13 +205,10 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let b = &self.botanu;
         let route = req.match_pattern();
-        // A skip predicate that panics skips: the request is served without a run.
-        let skipped = (b.config.skip_unmatched && route.is_none())
-            || guard_callback("skip predicate", || {
-                b.config.skip.as_ref().is_some_and(|f| f(req.request()))
-            })
-            .unwrap_or(true);
-        if skipped || !botanu_core::is_active() {
+        let skip = b.config.skip.as_ref().map(|f| || f(req.request()));
+        if skips_request(b.config.skip_unmatched, route.is_some(), skip)
+            || !botanu_core::is_active()
+        {
             return ResponseFuture::passthrough(self.service.call(req));
         }
         let http = req.request();

@@ -164,7 +164,7 @@ impl RunSpec {
         };
         let adopt = enclosed
             && current.span().is_recording()
-            && RunContext::from_context_local(&current).is_none()
+            && current.get::<CurrentRun>().is_none()
             && crate::install::mode() != Some(crate::Mode::Parallel);
         self.start_inner(&inbound, adopt)
     }
@@ -644,6 +644,19 @@ pub fn guard_callback<T>(what: &'static str, f: impl FnOnce() -> T) -> Option<T>
             None
         }
     }
+}
+
+/// Whether an HTTP request is served without a run: no route matched and the adapter skips
+/// unmatched requests, or the app's skip predicate says so. A predicate that panics skips
+/// (the request is served, without a run; see [`guard_callback`]). The one rule both adapters
+/// apply.
+pub fn skips_request(
+    skip_unmatched: bool,
+    route_matched: bool,
+    predicate: Option<impl FnOnce() -> bool>,
+) -> bool {
+    (skip_unmatched && !route_matched)
+        || predicate.is_some_and(|p| guard_callback("skip predicate", p).unwrap_or(true))
 }
 
 /// Ends `active` for a panic in the handler (error class `panic`, the panic's message).

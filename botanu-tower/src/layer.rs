@@ -68,14 +68,6 @@ impl std::fmt::Debug for LayerConfig {
     }
 }
 
-impl LayerConfig {
-    /// Whether a request is served without a run: the skip predicate says so, or no route
-    /// matched (`route` is what the route extractor found) and unmatched requests are skipped.
-    pub(crate) fn skips(&self, parts: &Parts, route: Option<&str>) -> bool {
-        (self.skip_unmatched && route.is_none()) || self.skip.as_ref().is_some_and(|f| f(parts))
-    }
-}
-
 impl BotanuLayer {
     /// A layer for runs of `workflow` (a low-cardinality name, e.g. `"Customer Support"`).
     pub fn workflow(workflow: impl Into<String>) -> Self {

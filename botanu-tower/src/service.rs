@@ -2,7 +2,7 @@
 
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{guard_callback, http_request_attributes, RunSpec};
+use botanu_core::lifecycle::{guard_callback, http_request_attributes, skips_request, RunSpec};
 use http::{Request, Response};
 use opentelemetry_http::HeaderExtractor;
 use tower_service::Service;
@@ -43,11 +43,8 @@ where
         let (mut parts, body) = req.into_parts();
         let l = &self.layer;
         let route = guard_callback("route extractor", || l.route.extract(&parts)).flatten();
-        let skipped = guard_callback("skip predicate", || {
-            l.config.skips(&parts, route.as_deref())
-        });
-        // A predicate that panics skips: the request is served without a run.
-        if skipped.unwrap_or(true) {
+        let skip = l.config.skip.as_ref().map(|f| || f(&parts));
+        if skips_request(l.config.skip_unmatched, route.is_some(), skip) {
             return ResponseFuture::passthrough(self.inner.call(Request::from_parts(parts, body)));
         }
         let attributes = http_request_attributes(parts.method.as_str(), parts.uri.path(), route);
