@@ -43,7 +43,11 @@ const TRACES_PATH: &str = "/v1/traces";
 /// | `BOTANU_EXPORT_TIMEOUT_MILLIS`, `OTEL_BSP_EXPORT_TIMEOUT` | export timeout (retries included), ms | 30000 |
 /// | `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` | longest string attribute value in botanu's export (cut at a character boundary; the app's own exporters are not affected), bytes | 8192 |
 /// | `BOTANU_SHUTDOWN_TIMEOUT_MILLIS` | how long `shutdown()` waits for the queue; what is still queued then is counted as lost, ms | the export timeout |
-/// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | `none` |
+/// | `BOTANU_MAX_QUEUE_BYTES` | export queue bound in bytes (about what the queued spans hold in memory); spans beyond it are dropped and counted | 67108864 (64 MiB) |
+/// | `BOTANU_MAX_EXPORT_REQUEST_BYTES` | largest export request body; a batch that would be larger is split | 4194304 (4 MiB) |
+/// | `BOTANU_MAX_CONCURRENT_EXPORTS` | export requests in flight at once (a slow collector does not cap delivery) | 4 |
+/// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` | gzip for endpoints off this machine, none for loopback |
+/// | `BOTANU_GZIP_LEVEL` | gzip level, 1 (fast) – 9 (small) | 1 |
 /// | `BOTANU_PII_SCRUB_ENABLED` | scrub captured content before it is written (`false` turns it off) | `true` |
 /// | `BOTANU_PII_SCRUB_DISABLE_PATTERNS` | built-in categories to skip, comma-separated (e.g. `ipv4,email`) | none |
 /// | `BOTANU_PII_SCRUB_REPLACEMENT` | replacement text, verbatim | `[REDACTED]` |
@@ -80,7 +84,12 @@ pub struct BotanuConfig {
     pub(crate) shutdown_timeout: Option<Duration>,
     /// The longest string attribute value botanu exports, in bytes.
     pub(crate) attribute_value_length_limit: usize,
-    pub(crate) gzip: bool,
+    /// `None`: gzip for endpoints off this machine, none for loopback.
+    pub(crate) gzip: Option<bool>,
+    pub(crate) gzip_level: u32,
+    pub(crate) max_queue_bytes: usize,
+    pub(crate) max_request_bytes: usize,
+    pub(crate) max_concurrent_exports: usize,
     pub(crate) certificate: Option<std::path::PathBuf>,
     pub(crate) pii_scrub_enabled: bool,
     pub(crate) pii_disabled_patterns: Vec<String>,
@@ -133,7 +142,11 @@ impl Default for BotanuConfig {
             export_timeout: Duration::from_millis(30_000),
             shutdown_timeout: None,
             attribute_value_length_limit: DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT,
-            gzip: false,
+            gzip: None,
+            gzip_level: 1,
+            max_queue_bytes: 64 << 20,
+            max_request_bytes: 4 << 20,
+            max_concurrent_exports: 4,
             certificate: None,
             pii_scrub_enabled: true,
             pii_disabled_patterns: Vec::new(),
@@ -174,7 +187,12 @@ impl fmt::Debug for BotanuConfig {
             .field("environment", &self.environment)
             .field("content_capture_rate", &self.content_capture_rate)
             .field("max_queue_size", &self.max_queue_size)
+            .field("max_queue_bytes", &self.max_queue_bytes)
             .field("max_export_batch_size", &self.max_export_batch_size)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("max_concurrent_exports", &self.max_concurrent_exports)
+            .field("gzip", &self.gzip)
+            .field("gzip_level", &self.gzip_level)
             .field("schedule_delay", &self.schedule_delay)
             .field("export_timeout", &self.export_timeout)
             .finish()
@@ -273,6 +291,18 @@ impl BotanuConfig {
         ) {
             c.attribute_value_length_limit = n as usize;
         }
+        if let Some(n) = number(&["BOTANU_GZIP_LEVEL"], 0) {
+            c.gzip_level = n.min(u32::MAX.into()) as u32;
+        }
+        if let Some(n) = number(&["BOTANU_MAX_QUEUE_BYTES"], 1) {
+            c.max_queue_bytes = n as usize;
+        }
+        if let Some(n) = number(&["BOTANU_MAX_EXPORT_REQUEST_BYTES"], 1) {
+            c.max_request_bytes = n as usize;
+        }
+        if let Some(n) = number(&["BOTANU_MAX_CONCURRENT_EXPORTS"], 1) {
+            c.max_concurrent_exports = n as usize;
+        }
         if let Some((name, v)) = [
             "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
             "OTEL_EXPORTER_OTLP_COMPRESSION",
@@ -281,8 +311,8 @@ impl BotanuConfig {
         .find_map(|n| get(n).map(|v| (*n, v)))
         {
             match v.trim().to_ascii_lowercase().as_str() {
-                "gzip" => c.gzip = true,
-                "none" => c.gzip = false,
+                "gzip" => c.gzip = Some(true),
+                "none" => c.gzip = Some(false),
                 _ => errors.push(Error::config(
                     name,
                     format!("must be gzip or none, got {v:?}"),
@@ -389,9 +419,33 @@ impl BotanuConfig {
         self.shutdown_timeout.unwrap_or(self.export_timeout)
     }
 
-    /// Gzip-compresses export requests.
+    /// Gzip-compresses export requests (`true`) or never (`false`). Without it: gzip for
+    /// endpoints off this machine, none for a collector on loopback (compression costs more
+    /// CPU than the rest of the export, and saves nothing on loopback).
     pub fn with_gzip(mut self, gzip: bool) -> Self {
-        self.gzip = gzip;
+        self.gzip = Some(gzip);
+        self
+    }
+    /// gzip level, 1 (fastest, the default) to 9 (smallest).
+    pub fn with_gzip_level(mut self, level: u32) -> Self {
+        self.gzip_level = level;
+        self
+    }
+    /// Bound of the export queue in bytes: about what the queued spans (and those being
+    /// exported) hold in memory. Spans beyond it are dropped and counted, never blocking.
+    pub fn with_max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
+        self
+    }
+    /// The largest export request body, in bytes; a batch that would be larger is sent as
+    /// several requests (a single span larger than this goes alone).
+    pub fn with_max_export_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = bytes;
+        self
+    }
+    /// How many export requests may be in flight at once (each on its own export thread).
+    pub fn with_max_concurrent_exports(mut self, n: usize) -> Self {
+        self.max_concurrent_exports = n;
         self
     }
 
@@ -492,6 +546,24 @@ impl BotanuConfig {
             return Err(Error::config(
                 "BOTANU_MAX_QUEUE_SIZE",
                 "queue and batch sizes must be at least 1",
+            ));
+        }
+        if !(1..=9).contains(&self.gzip_level) {
+            return Err(Error::config(
+                "BOTANU_GZIP_LEVEL",
+                format!("must be 1 to 9, got {}", self.gzip_level),
+            ));
+        }
+        if !(1..=64).contains(&self.max_concurrent_exports) {
+            return Err(Error::config(
+                "BOTANU_MAX_CONCURRENT_EXPORTS",
+                format!("must be 1 to 64, got {}", self.max_concurrent_exports),
+            ));
+        }
+        if self.max_queue_bytes == 0 || self.max_request_bytes < 1024 {
+            return Err(Error::config(
+                "BOTANU_MAX_EXPORT_REQUEST_BYTES",
+                "the queue byte bound must be at least 1 and the request limit at least 1024",
             ));
         }
         if self.max_export_batch_size > self.max_queue_size {

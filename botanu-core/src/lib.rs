@@ -81,3 +81,31 @@ pub use spawn::InCurrentRun;
 pub use spawn::{spawn, spawn_blocking};
 #[cfg(feature = "tracing")]
 pub use tracing_bridge::tracing_layer;
+
+/// Internals the benchmarks measure (feature `__bench`). Not part of the API: no stability,
+/// no semver.
+#[cfg(feature = "__bench")]
+#[doc(hidden)]
+pub mod __bench {
+    /// botanu's direct OTLP encoder.
+    #[derive(Debug)]
+    pub struct Encoder(crate::export::Encoder);
+
+    impl Encoder {
+        /// An encoder for spans of `resource`.
+        pub fn new(resource: &opentelemetry_sdk::Resource) -> Self {
+            Encoder(crate::export::Encoder::new(resource))
+        }
+
+        /// Encodes `spans` into requests of at most `limit` bytes; returns the bytes written.
+        pub fn encode(
+            &mut self,
+            spans: &[opentelemetry_sdk::trace::SpanData],
+            limit: usize,
+        ) -> usize {
+            let mut total = 0;
+            self.0.encode(spans, limit, |body, _| total += body.len());
+            total
+        }
+    }
+}

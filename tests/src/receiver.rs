@@ -109,6 +109,8 @@ pub struct ReceivedRequest {
     pub status: u16,
     /// Spans in the request (also when it was answered with an error).
     pub spans: usize,
+    /// Size of the body as sent (compressed when it was).
+    pub body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +134,9 @@ struct Shared {
     store: Mutex<Store>,
     changed: Condvar,
     behaviour: Mutex<Behaviour>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// The receiver. Dropping it stops the server and joins its thread.
@@ -211,6 +216,8 @@ impl Receiver {
                 status: 200,
                 delay: Duration::ZERO,
             }),
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -294,6 +301,13 @@ impl Receiver {
     /// Answers every later request with `status` (e.g. 503) without keeping its spans.
     pub fn respond_with(&self, status: u16) {
         self.behaviour().status = status;
+    }
+
+    /// The most export requests the receiver was answering at one time.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Delays every later answer by `delay`.
@@ -380,6 +394,15 @@ async fn serve(
 }
 
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    use std::sync::atomic::Ordering;
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let response = answer_request(shared, req).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn answer_request(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let behaviour = *shared.behaviour.lock().unwrap_or_else(|e| e.into_inner());
     if !behaviour.delay.is_zero() {
         tokio::time::sleep(behaviour.delay).await;
@@ -423,6 +446,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                 headers,
                 status: status.as_u16(),
                 spans: count,
+                body_bytes: body.len(),
             });
         }
         if status.is_success() {

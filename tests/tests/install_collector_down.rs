@@ -25,7 +25,11 @@ fn collector_down_never_hurts_the_app() {
             .with_max_queue_size(QUEUE)
             .with_max_export_batch_size(100)
             .with_schedule_delay(Duration::from_millis(20))
-            .with_export_timeout(Duration::from_millis(200)),
+            // Long enough for retries with backoff (200 ms, 400 ms, …): the export threads are
+            // busy retrying while the app keeps ending spans, so the queue fills. (With a
+            // timeout shorter than the first backoff, refused requests fail at once and
+            // the four export threads drain the queue as fast as the app fills it.)
+            .with_export_timeout(Duration::from_millis(2_000)),
     )
     .expect("enable() succeeds with the collector down");
 
