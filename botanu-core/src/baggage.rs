@@ -146,6 +146,53 @@ impl CurrentRun {
     }
 }
 
+/// Every key a run writes into baggage, in the order the header carries them.
+const CANONICAL: [&str; 12] = [
+    keys::RUN_ID,
+    keys::WORKFLOW,
+    keys::EVENT_ID,
+    keys::CUSTOMER_ID,
+    keys::ENVIRONMENT,
+    keys::TENANT_ID,
+    keys::PARENT_RUN_ID,
+    keys::ROOT_RUN_ID,
+    keys::ATTEMPT,
+    keys::RETRY_OF_RUN_ID,
+    keys::DEADLINE,
+    keys::CANCELLED,
+];
+
+/// A copy of `baggage` without the entries `drop` names.
+fn copy_except(baggage: &Baggage, drop: impl Fn(&str) -> bool) -> Baggage {
+    let mut out = Baggage::new();
+    for (key, (value, metadata)) in baggage {
+        if !drop(key.as_str()) {
+            out.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
+        }
+    }
+    out
+}
+
+/// Whether `propagator` writes the `botanu.*` entries of a run that is only in the context
+/// as a [`CurrentRun`] (not in its `Baggage`): true when it contains [`BaggagePropagator`].
+pub(crate) fn writes_run_baggage(propagator: &dyn TextMapPropagator) -> bool {
+    let run = RunContext::new("botanu.probe", "", "");
+    let cx = Context::new().with_value(CurrentRun {
+        run: run.clone(),
+        enriched: Box::new([]),
+    });
+    let mut headers = HashMap::new();
+    propagator.inject_context(&cx, &mut headers);
+    headers
+        .get(BAGGAGE_HEADER)
+        .is_some_and(|h: &String| h.contains(run.run_id()))
+}
+
+/// Marks a context whose run is not to be written into an outbound `baggage` header: what
+/// the propagation policy gives the global propagator for a host it does not allow.
+#[derive(Debug)]
+pub(crate) struct WithoutRunBaggage;
+
 /// The attributes [`RunContextEnricher`](crate::RunContextEnricher) stamps for `baggage`: its
 /// non-empty [`keys::ENRICHED`] entries, in that order.
 pub(crate) fn enriched_attributes(baggage: &Baggage) -> Box<[KeyValue]> {
@@ -180,32 +227,48 @@ impl RunContext {
     /// `retry_of_run_id`, `deadline`, `cancelled`) that this run does not write are removed
     /// rather than inherited, so they never describe an outer run (the reference SDK lets them
     /// leak; see the README's notes on differences).
+    ///
+    /// Read the run back with [`RunContext::from_context`] (or [`RunContext::current`] once
+    /// attached), not from `cx.baggage()`: when botanu's [`BaggagePropagator`] is the global
+    /// baggage propagator, the run's `botanu.*` entries are written from the run at inject
+    /// time and are not in the context's `Baggage`.
+    ///
+    /// ```
+    /// use botanu_core::RunContext;
+    /// use opentelemetry::Context;
+    ///
+    /// let run = RunContext::new("Customer Support", "ticket-42", "acme");
+    /// let cx = run.to_context(&Context::new());
+    /// let back = RunContext::from_context(&cx).unwrap();
+    /// assert_eq!(back.run_id(), run.run_id());
+    /// ```
     pub fn to_context(&self, parent: &Context) -> Context {
         self.context_over(parent, parent.baggage())
     }
 
     /// [`to_context`](Self::to_context) over `base`, with the run's entries layered over
     /// `inbound` instead of `base`'s own baggage.
+    ///
+    /// When botanu's propagator is the one that writes outbound `baggage` headers
+    /// ([`crate::install::typed_run_baggage`]), the run's entries are not copied into the
+    /// context's `Baggage` (that costs ~13k instructions of key validation and hashing per
+    /// run): the propagator writes them from the run at inject time, and the context's
+    /// `Baggage` keeps only the other entries. Otherwise (an app's own W3C propagator would
+    /// not see the run) they are written into the `Baggage` as well. The header is the same.
     pub(crate) fn context_over(&self, base: &Context, inbound: &Baggage) -> Context {
-        let mut baggage = Baggage::new();
         // What the enricher stamps comes from the run itself, not from what fits in the
         // baggage: every span of the run carries its ids whatever the header's limits drop.
         let mut found: [Option<StringValue>; 7] = Default::default();
-        // Our entries first: if the parent's baggage is near the W3C limits, ours win.
-        // Shared strings: the enricher clones each value onto every span of the run.
+        // The canonical keys this run writes (bit i: CANONICAL[i]).
+        let mut written = 0u16;
         self.for_each_baggage_entry(|k, v| {
-            if let Some(i) = keys::ENRICHED.iter().position(|e| *e == k) {
-                found[i] = Some(v.clone());
+            if let Some(i) = CANONICAL.iter().position(|e| *e == k) {
+                written |= 1 << i;
+                if let Some(slot) = found.get_mut(i) {
+                    *slot = Some(v);
+                }
             }
-            baggage.insert(k, v);
         });
-        for (key, (value, metadata)) in inbound {
-            let k = key.as_str();
-            if baggage.get(k).is_some() || keys::RUN_SCOPED.contains(&k) {
-                continue;
-            }
-            baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
-        }
         // An outer tenant this run does not override is inherited (as in the reference SDK).
         const TENANT: usize = 5;
         if found[TENANT].is_none() {
@@ -222,10 +285,40 @@ impl RunContext {
                     .map(|v| KeyValue::new(k, v))
             })
             .collect();
-        base.with_baggage(baggage).with_value(CurrentRun {
+        // Inbound entries the run replaces, and retry-chain keys of an outer run, go.
+        let replaced = |k: &str| {
+            CANONICAL
+                .iter()
+                .position(|e| *e == k)
+                .is_some_and(|i| written & (1 << i) != 0 || keys::RUN_SCOPED.contains(&k))
+        };
+        let current = CurrentRun {
             run: self.clone(),
             enriched,
-        })
+        };
+        if crate::install::typed_run_baggage() {
+            let own = std::ptr::eq(inbound, base.baggage());
+            let keep_all = !inbound.iter().any(|(k, _)| replaced(k.as_str()));
+            let cx = if (own && keep_all) || (inbound.is_empty() && base.baggage().is_empty()) {
+                base.clone()
+            } else if inbound.is_empty() {
+                base.with_cleared_baggage()
+            } else {
+                base.with_baggage(copy_except(inbound, replaced))
+            };
+            return cx.with_value(current);
+        }
+        let mut baggage = Baggage::new();
+        // Our entries first: if the parent's baggage is near the W3C limits, ours win.
+        self.for_each_baggage_entry(|k, v| {
+            baggage.insert(k, v);
+        });
+        for (key, (value, metadata)) in inbound {
+            if !replaced(key.as_str()) {
+                baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
+            }
+        }
+        base.with_baggage(baggage).with_value(current)
     }
 
     /// The run of the current context, if code is running inside one.
@@ -295,7 +388,11 @@ static FIELDS: std::sync::OnceLock<[String; 1]> = std::sync::OnceLock::new();
 
 impl TextMapPropagator for BaggagePropagator {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
-        if let Some(header) = encode_baggage(cx.baggage()) {
+        let run = match cx.get::<CurrentRun>() {
+            Some(current) if cx.get::<WithoutRunBaggage>().is_none() => Some(&current.run),
+            _ => None,
+        };
+        if let Some(header) = encode_baggage(run, cx.baggage()) {
             injector.set(BAGGAGE_HEADER, header);
         }
     }
@@ -364,20 +461,36 @@ pub fn encode_header<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) 
     enc.finish()
 }
 
-/// Encodes a context's baggage: `botanu.*` keys first, in their canonical order, then the rest.
-fn encode_baggage(baggage: &Baggage) -> Option<String> {
-    if baggage.is_empty() {
+/// Encodes a context's run and baggage: `botanu.*` keys first, in their canonical order (the
+/// run's values, else the baggage's), then the rest of the baggage.
+fn encode_baggage(run: Option<&RunContext>, baggage: &Baggage) -> Option<String> {
+    let mut from_run: [Option<StringValue>; 12] = Default::default();
+    if let Some(run) = run {
+        run.for_each_baggage_entry(|k, v| {
+            if let Some(i) = CANONICAL.iter().position(|e| *e == k) {
+                from_run[i] = Some(v);
+            }
+        });
+    }
+    if run.is_none() && baggage.is_empty() {
         return None;
     }
     let mut enc = HeaderEncoder::default();
-    for key in keys::ENRICHED.iter().chain(keys::RUN_SCOPED.iter()) {
-        if let Some((v, m)) = baggage.get_with_metadata(key) {
-            enc.push(key, v.as_str(), m.as_str());
+    for (i, key) in CANONICAL.iter().enumerate() {
+        match &from_run[i] {
+            Some(v) => enc.push(key, v.as_str(), ""),
+            // Retry-chain keys describe the run: with one, an outer run's never go out.
+            None if run.is_some() && keys::RUN_SCOPED.contains(key) => {}
+            None => {
+                if let Some((v, m)) = baggage.get_with_metadata(key) {
+                    enc.push(key, v.as_str(), m.as_str());
+                }
+            }
         }
     }
     for (key, (v, m)) in baggage {
         let k = key.as_str();
-        if !(keys::ENRICHED.contains(&k) || keys::RUN_SCOPED.contains(&k)) {
+        if !CANONICAL.contains(&k) {
             enc.push(k, v.as_str(), m.as_str());
         }
     }

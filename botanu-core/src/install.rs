@@ -608,6 +608,30 @@ fn global_provider_is_installed() -> bool {
 /// Installs the composite `tracecontext,baggage` propagator unless the app installed one; a
 /// user-installed propagator is kept (its formats stay), with a warning when it does not
 /// carry baggage, which botanu runs need to cross services.
+/// Whether the global propagator writes a run's `botanu.*` baggage from the run itself (it
+/// contains [`BaggagePropagator`]), so a run need not copy its entries into the context's
+/// `Baggage` ([`RunContext::context_over`](crate::RunContext)).
+///
+/// Found by injecting a probe run through the propagator, once per propagator: the result is
+/// kept with the propagator's address, so a propagator the app installs later (before or
+/// after botanu) is probed when the next run starts. Costs one atomic load per run otherwise.
+pub(crate) fn typed_run_baggage() -> bool {
+    use std::sync::atomic::AtomicU64;
+    /// `(address << 1) | typed` of the last propagator probed; 0: none yet.
+    static PROBED: AtomicU64 = AtomicU64::new(0);
+    let (address, typed) = global::get_text_map_propagator(|p| {
+        let address = (p as *const dyn opentelemetry::propagation::TextMapPropagator).cast::<()>()
+            as usize as u64;
+        let seen = PROBED.load(Ordering::Acquire);
+        if seen != 0 && seen >> 1 == address {
+            return (address, seen & 1 == 1);
+        }
+        (address, crate::baggage::writes_run_baggage(p))
+    });
+    PROBED.store(address << 1 | u64::from(typed), Ordering::Release);
+    typed
+}
+
 fn install_propagator() {
     let fields: Vec<String> =
         global::get_text_map_propagator(|p| p.fields().map(str::to_owned).collect());

@@ -174,10 +174,23 @@ impl RunSpec {
         // A run already current in this process is always a trusted parent.
         let local_parent = RunContext::from_context_local(parent);
         let trusted = self.trust_inbound || local_parent.is_some();
+        // An enclosing run of this process gives its own ids (its `botanu.*` entries need not
+        // be in the context's baggage); otherwise the inbound baggage does.
+        let from_parent = |key: &str| -> Option<&str> {
+            let p = local_parent.as_ref()?;
+            match key {
+                keys::EVENT_ID => Some(p.event_id()),
+                keys::CUSTOMER_ID => Some(p.customer_id()),
+                keys::TENANT_ID => p.tenant_id(),
+                keys::RUN_ID => Some(p.run_id()),
+                _ => None,
+            }
+            .filter(|v| !v.is_empty())
+        };
         let linkage = |key: &str| -> Option<Arc<str>> {
-            inbound_baggage
-                .get(key)
-                .map(|v| cut(v.as_str()))
+            from_parent(key)
+                .or_else(|| inbound_baggage.get(key).map(|v| v.as_str()))
+                .map(cut)
                 .filter(|v| !v.is_empty())
                 .map(Arc::from)
         };

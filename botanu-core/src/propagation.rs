@@ -13,6 +13,7 @@ use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{Injector, TextMapPropagator};
 use opentelemetry::{global, Context};
 
+use crate::baggage::{CurrentRun, WithoutRunBaggage};
 use crate::BaggagePropagator;
 
 /// Which hosts may receive baggage.
@@ -135,12 +136,13 @@ impl PropagationPolicy {
     /// propagator) and its baggage (through botanu's propagator) only if `host` is allowed.
     pub fn inject(&self, cx: &Context, host: Option<&str>, injector: &mut dyn Injector) {
         let baggage_allowed = host.is_some_and(|h| self.allows(h));
-        if cx.baggage().is_empty() {
+        if cx.baggage().is_empty() && cx.get::<CurrentRun>().is_none() {
             global::get_text_map_propagator(|p| p.inject_context(cx, injector));
             return;
         }
-        // The global propagator may carry baggage too: give it none, add ours if allowed.
-        let without = cx.with_cleared_baggage();
+        // The global propagator may carry baggage too: give it none (and not the run's),
+        // add ours if allowed.
+        let without = cx.with_cleared_baggage().with_value(WithoutRunBaggage);
         global::get_text_map_propagator(|p| p.inject_context(&without, injector));
         if baggage_allowed {
             BaggagePropagator::new().inject_context(cx, injector);
