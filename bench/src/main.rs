@@ -6,6 +6,7 @@
 //! cargo run --release -p botanu-bench -- --rounds 3 --duration 5 --markdown out.md
 //! cargo run -p botanu-bench -- --smoke                # CI: every variant serves and exports
 //! cargo run --release -p botanu-bench -- soak --requests 1000000
+//! cargo run --profile profiling -p botanu-bench -- profile   # callgrind: instructions/request
 //! ```
 //!
 //! Every variant is its own server process (`botanu-bench serve <variant> <addr> <otlp>`) with
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod load;
+mod profile;
 mod report;
 mod servers;
 mod soak;
@@ -56,6 +58,7 @@ const USAGE: &str = "usage:
   botanu-bench [--rounds N] [--duration SECS] [--warmup SECS] [--connections N]
                [--variants a,b,…] [--markdown FILE] [--smoke]
   botanu-bench soak [--requests N] [--connections N] [--server PATH]
+  botanu-bench profile [--requests N] [--variants a,b,…] [--markdown FILE]   (valgrind)
   botanu-bench serve <variant> <addr> <otlp-endpoint>
 variants: axum-bare axum-botanu axum-botanu-noexport axum-otel axum-otel-noexport actix-bare
           actix-botanu actix-otel agent-otel agent-botanu";
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        Some("profile") => profile::run(&args[1..]),
         Some("--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
