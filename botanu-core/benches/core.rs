@@ -209,6 +209,19 @@ fn capture(c: &mut Criterion) {
     g.bench_function("1,048,576 characters", |b| {
         b.iter(|| botanu_core::capture::prepare_with(black_box(&huge), 4096, Some(&scrubber)))
     });
+    // Text made to keep the patterns busy: near-miss card and phone digits, address-like and
+    // IPv6-like runs, `Bearer` with short tokens.
+    for (name, unit) in [
+        ("digits and separators", "4111 1111-1111.111 "),
+        ("near-miss addresses", "josé.ab-c@x "),
+        ("hex and colons", "fe80:ab:: 1:2:3 "),
+        ("bearer words", "bearer ab Basic x "),
+    ] {
+        let text: String = unit.chars().cycle().take(4096).collect();
+        g.bench_function(format!("4,096 characters, {name}"), |b| {
+            b.iter(|| botanu_core::capture::prepare_with(black_box(&text), 4096, Some(&scrubber)))
+        });
+    }
     g.finish();
 }
 

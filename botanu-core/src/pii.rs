@@ -113,9 +113,22 @@ fn compiled_built_ins() -> &'static [(&'static str, Regex)] {
     COMPILED.get_or_init(|| {
         BUILT_INS
             .iter()
-            .filter_map(|(name, pattern)| Regex::new(pattern).ok().map(|r| (*name, r)))
+            .filter_map(|(name, pattern)| {
+                Regex::new(&ascii_boundaries(pattern))
+                    .ok()
+                    .map(|r| (*name, r))
+            })
             .collect()
     })
+}
+
+/// `pattern` with its word boundaries (`\b`) made ASCII ones. A Unicode word boundary makes
+/// the regex engine leave its fast automaton for a much slower one as soon as the text holds a
+/// non-ASCII character: 4,096 CJK characters took 2.5 ms to scrub with Unicode boundaries. With
+/// ASCII boundaries a letter such as `é` or `漢` next to a secret counts as a boundary, so the
+/// built-ins match at least where they did (the corpus test holds every probe).
+fn ascii_boundaries(pattern: &str) -> String {
+    pattern.replace(r"\b", r"(?-u:\b)")
 }
 
 /// A configured scrubber. Built-in regexes are compiled once per process.

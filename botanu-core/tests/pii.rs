@@ -343,3 +343,27 @@ fn capture_rate_gate() {
     let n = count(0.1);
     assert!((850..=1150).contains(&n), "{n}");
 }
+
+/// Chinese, Japanese and Korean text puts no space around a number or a key. Letters outside
+/// ASCII count as boundaries for the built-in patterns, so secrets written straight after
+/// them are found (with Unicode word boundaries `号4111…` was one word and escaped).
+#[test]
+fn secrets_glued_to_cjk_text_are_found() {
+    for (what, text) in [
+        ("card", "客户卡号4111111111111111请退款"),
+        ("us phone", "电话4155552671谢谢"),
+        ("ssn", "番号123-45-6789です"),
+        (
+            "openai key",
+            "密钥sk-proj-Ab3_xY9-kLmN0pQrStUvWxYz012345谢谢",
+        ),
+        ("aws key id", "키AKIAIOSFODNN7EXAMPLE입니다"),
+        ("ipv4", "地址192.168.1.20谢谢"),
+    ] {
+        let out = s(text);
+        assert!(out.contains("[REDACTED]"), "{what}: {out}");
+    }
+    // Still nothing taken from plain CJK text.
+    let plain = "退款政策是什么？我想退货，订单已经发货了。";
+    assert_eq!(s(plain), plain);
+}
