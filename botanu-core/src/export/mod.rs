@@ -175,6 +175,28 @@ impl Shared {
         // pops): keep going rather than break the app's span ends.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Waits, as export threads settle batches, until `done` holds or `deadline` passes;
+    /// `true` when `done` held.
+    fn wait_until<'a>(
+        &self,
+        mut queue: MutexGuard<'a, Queue>,
+        deadline: Instant,
+        done: impl Fn(&Queue) -> bool,
+    ) -> (MutexGuard<'a, Queue>, bool) {
+        while !done(&queue) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (queue, false);
+            }
+            queue = self
+                .settled
+                .wait_timeout(queue, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        (queue, true)
+    }
 }
 
 /// botanu's export processor: a queue bounded in spans and in bytes, drained by export
@@ -260,19 +282,9 @@ impl SpanProcessor for ExportProcessor {
         let target = shared.counters.settled() + queue.held_spans as u64;
         queue.flushes += 1;
         shared.wake.notify_all();
-        let mut done = true;
-        while shared.counters.settled() < target && queue.held_spans > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                done = false;
-                break;
-            }
-            queue = shared
-                .settled
-                .wait_timeout(queue, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let (mut queue, done) = shared.wait_until(queue, deadline, |q| {
+            shared.counters.settled() >= target || q.held_spans == 0
+        });
         queue.flushes -= 1;
         if done {
             Ok(())
@@ -290,18 +302,7 @@ impl SpanProcessor for ExportProcessor {
         }
         queue.closing = true;
         shared.wake.notify_all();
-        while queue.held_spans > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            queue = shared
-                .settled
-                .wait_timeout(queue, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        let drained = queue.held_spans == 0;
+        let (queue, drained) = shared.wait_until(queue, deadline, |q| q.held_spans == 0);
         drop(queue);
         // From here on, what is neither exported, failed nor dropped is lost.
         shared.counters.closed.store(true, Ordering::Release);
