@@ -608,6 +608,22 @@ fn global_provider_is_installed() -> bool {
 /// Installs the composite `tracecontext,baggage` propagator unless the app installed one; a
 /// user-installed propagator is kept (its formats stay), with a warning when it does not
 /// carry baggage, which botanu runs need to cross services.
+/// The address of the propagator botanu installed as the global one (W3C trace context and
+/// botanu's baggage, nothing else), or 0.
+static OWN_PROPAGATOR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn propagator_address(p: &dyn opentelemetry::propagation::TextMapPropagator) -> usize {
+    (p as *const dyn opentelemetry::propagation::TextMapPropagator).cast::<()>() as usize
+}
+
+/// Whether `p` is the propagator botanu installed (W3C `traceparent`/`tracestate` and botanu's
+/// `baggage`, nothing else), so that a request without `traceparent` and `baggage` headers has
+/// nothing it could extract.
+pub(crate) fn is_own_propagator(p: &dyn opentelemetry::propagation::TextMapPropagator) -> bool {
+    let own = OWN_PROPAGATOR.load(Ordering::Acquire);
+    own != 0 && own == propagator_address(p)
+}
+
 /// Whether the global propagator writes a run's `botanu.*` baggage from the run itself (it
 /// contains [`BaggagePropagator`]), so a run need not copy its entries into the context's
 /// `Baggage` ([`RunContext::context_over`](crate::RunContext)).
@@ -640,6 +656,8 @@ fn install_propagator() {
             Box::new(TraceContextPropagator::new()),
             Box::new(BaggagePropagator::new()),
         ]));
+        let installed = global::get_text_map_propagator(|p| propagator_address(p));
+        OWN_PROPAGATOR.store(installed, Ordering::Release);
     } else if !fields.iter().any(|f| f == "baggage") {
         tracing::warn!(
             target: "botanu",

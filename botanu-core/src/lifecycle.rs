@@ -682,8 +682,17 @@ fn finish_panicked(active: ActiveRun, payload: &(dyn std::any::Any + Send)) {
 /// [`BaggagePropagator`]. Malformed or oversized headers are ignored, never an error.
 pub fn extract_inbound(headers: &dyn Extractor) -> Context {
     let strict = StrictTraceparent(headers);
-    let cx = global::get_text_map_propagator(|p| p.extract(&strict));
-    extract_baggage(&cx, headers)
+    global::get_text_map_propagator(|p| {
+        if crate::install::is_own_propagator(p) {
+            // botanu's own propagator reads `traceparent` (with `tracestate`) and `baggage`
+            // (botanu's rules): without either header there is nothing to extract.
+            if headers.get(TRACEPARENT).is_none() && headers.get("baggage").is_none() {
+                return Context::current();
+            }
+            return p.extract(&strict);
+        }
+        extract_baggage(&p.extract(&strict), headers)
+    })
 }
 
 /// The inbound headers with a `traceparent` that is not valid W3C trace context hidden, so
