@@ -34,6 +34,7 @@
 //! tasks started with `actix_web::rt::spawn` (a local spawn) lose it unless the future is
 //! bound with [`botanu_core::InCurrentRun::in_current_run`].
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod body;

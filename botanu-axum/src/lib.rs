@@ -27,6 +27,7 @@
 //! matched (the router's fallback) are served without a run; outside the router (a
 //! `ServiceBuilder` around it) no route is known yet: add `.runs_for_unmatched(true)` there.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 use axum::extract::{FromRequestParts, MatchedPath, OptionalFromRequestParts};

@@ -245,7 +245,7 @@ pub fn luhn_valid(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The first `max_chars` characters (Unicode scalar values) of `text`.

@@ -1,6 +1,7 @@
 //! `#[workflow(…)]`: the Rust form of the reference SDK's `@botanu_workflow` decorator. Use it
 //! through `botanu_core::workflow` (re-exported there); see that attribute's documentation.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use proc_macro::TokenStream;
 use proc_macro2::Span;

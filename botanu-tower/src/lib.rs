@@ -18,6 +18,7 @@
 //! [`BotanuService`], [`ResponseFuture`], [`BotanuBody`]. [`PropagateLayer`] is the outbound
 //! side for `http::Request` clients (e.g. hyper-util's).
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod body;
