@@ -71,6 +71,8 @@ pub struct BotanuConfig {
     /// `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS` (or why they are invalid): botanu's only in
     /// greenfield.
     pub(crate) otel_headers: Option<Result<BTreeMap<String, String>, Error>>,
+    /// The variable `otel_headers` came from (errors name it).
+    pub(crate) otel_headers_var: &'static str,
     pub(crate) service_name: Option<String>,
     pub(crate) service_version: Option<String>,
     pub(crate) service_namespace: Option<String>,
@@ -131,6 +133,7 @@ impl Default for BotanuConfig {
             otel_endpoint: None,
             headers: BTreeMap::new(),
             otel_headers: None,
+            otel_headers_var: "OTEL_EXPORTER_OTLP_HEADERS",
             service_name: None,
             service_version: None,
             service_namespace: None,
@@ -231,6 +234,7 @@ impl BotanuConfig {
             })
         {
             c.otel_headers = Some(parse_headers(&raw.1).map_err(|msg| Error::config(raw.0, msg)));
+            c.otel_headers_var = raw.0;
         }
         c.service_name = var("BOTANU_SERVICE_NAME").or_else(|| get("OTEL_SERVICE_NAME"));
         c.service_version = get("OTEL_SERVICE_VERSION");
@@ -587,8 +591,14 @@ impl BotanuConfig {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err()
                 || http::HeaderValue::from_str(value).is_err()
             {
+                // Name where the header came from: code wins over the variable.
+                let variable = if self.headers.contains_key(name) {
+                    "header (set in code)"
+                } else {
+                    self.otel_headers_var
+                };
                 return Err(Error::config(
-                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    variable,
                     format!("header {name:?} is not a valid HTTP header"),
                 ));
             }

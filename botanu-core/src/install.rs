@@ -265,10 +265,19 @@ impl Botanu {
         if self.inner.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let timeout = self.inner.config.shutdown_timeout();
         self.inner
             .provider
-            .shutdown_with_timeout(self.inner.config.shutdown_timeout())
-            .map_err(|e| Error::Exporter(format!("shutdown: {e}")))
+            .shutdown_with_timeout(timeout)
+            .map_err(|e| {
+                // The provider folds its processors' errors into one message; spans botanu
+                // counted as lost mean its queue did not drain in time.
+                if self.inner.counters.snapshot().lost > 0 {
+                    Error::Shutdown(crate::Incomplete::Timeout(timeout))
+                } else {
+                    Error::Shutdown(e.into())
+                }
+            })
     }
 
     /// A guard that [shuts botanu down](Self::shutdown) when dropped (see [`shutdown_guard`]).
@@ -281,7 +290,7 @@ impl Botanu {
         self.inner
             .provider
             .force_flush()
-            .map_err(|e| Error::Exporter(format!("flush: {e}")))
+            .map_err(|e| Error::Flush(e.into()))
     }
 }
 

@@ -61,7 +61,7 @@ pub use botanu_macros::workflow;
 pub use config::BotanuConfig;
 pub use data::{track_db_operation, track_messaging_operation, track_storage_operation};
 pub use enricher::RunContextEnricher;
-pub use error::Error;
+pub use error::{Error, Incomplete};
 pub use export::ExportStats;
 pub use install::{
     enable, enable_with, ensure_installed, is_active, shutdown_guard, tracer, Botanu,

@@ -341,6 +341,24 @@ fn disabled_flag() {
 fn invalid_values_are_errors_naming_the_variable() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (
+            // A header value with a line break: valid `k=v` syntax, not a valid HTTP header.
+            &[("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-team=a%0Ab")],
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_HEADERS", "x-team=a%0Ab")],
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ),
+        (&[("BOTANU_GZIP_LEVEL", "12")], "BOTANU_GZIP_LEVEL"),
+        (
+            &[("BOTANU_MAX_CONCURRENT_EXPORTS", "0")],
+            "BOTANU_MAX_CONCURRENT_EXPORTS",
+        ),
+        (
+            &[("BOTANU_MAX_QUEUE_BYTES", "lots")],
+            "BOTANU_MAX_QUEUE_BYTES",
+        ),
+        (
             &[("BOTANU_CONTENT_CAPTURE_RATE", "1.5")],
             "BOTANU_CONTENT_CAPTURE_RATE",
         ),

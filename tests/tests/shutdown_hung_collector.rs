@@ -42,7 +42,13 @@ fn a_hung_collector_at_shutdown_loses_spans_with_a_count() {
     assert_eq!(botanu.stats().lost, 0, "nothing is lost before shutdown");
 
     let started = Instant::now();
-    let _ = botanu.shutdown();
+    assert_eq!(
+        botanu.shutdown(),
+        Err(botanu_core::Error::Shutdown(
+            botanu_core::Incomplete::Timeout(Duration::from_millis(300))
+        )),
+        "shutdown says it did not finish, and why"
+    );
     let waited = started.elapsed();
     assert!(
         waited < Duration::from_secs(2),
