@@ -1,4 +1,4 @@
-//! The cost of keeping the app's view unchanged in migrated mode (DESIGN §3), per span.
+//! The cost of keeping the app's view unchanged in migrated mode (ARCHITECTURE.md, "Install modes"), per span.
 //!
 //! `cargo bench -p botanu-core --bench migrated`
 //!

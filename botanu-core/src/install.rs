@@ -1,6 +1,6 @@
 //! Installing botanu: [`enable`], the drop-in [`BotanuBuilder`], and the [`Botanu`] handle.
 //!
-//! Three paths (DESIGN §3), each announced by one log line and reported by [`Botanu::mode`]:
+//! Three paths (ARCHITECTURE.md, "Install modes"), each announced by one log line and reported by [`Botanu::mode`]:
 //!
 //! * **greenfield** ([`enable`] with no tracer provider installed): a new provider, AlwaysOn,
 //!   with the enricher and botanu's exporter, installed as the global provider, and the

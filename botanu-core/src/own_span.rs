@@ -1,5 +1,5 @@
 //! Where the spans botanu creates itself (run spans, tracker spans, client spans) sit in a
-//! [`Context`], so that the app's own tracing keeps exactly the shape it had (DESIGN §3).
+//! [`Context`], so that the app's own tracing keeps exactly the shape it had (ARCHITECTURE.md, "Install modes").
 //!
 //! * **greenfield** (botanu owns the only pipeline, or botanu is not installed): botanu's span
 //!   becomes the context's current span, as any OpenTelemetry instrumentation does; spans

@@ -9,8 +9,8 @@
 //! out to the processors behind it with one clone fewer: the last processor gets the span
 //! itself.
 //!
-//! In migrated mode it also keeps the app's view exactly what it was without botanu (DESIGN
-//! §3): the app's processors ([`Pipeline::user`]) see only the spans the app's sampler kept,
+//! In migrated mode it also keeps the app's view exactly what it was without botanu
+//! (ARCHITECTURE.md, "Install modes"): the app's processors ([`Pipeline::user`]) see only the spans the app's sampler kept,
 //! never botanu's own spans (run, tracker and client spans), and their copy of a span has no
 //! `botanu.*` attribute unless the app opted in to sharing them.
 

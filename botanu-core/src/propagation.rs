@@ -1,4 +1,4 @@
-//! Outbound propagation with a host policy (DESIGN §5).
+//! Outbound propagation with a host policy (ARCHITECTURE.md, "Decisions and why").
 //!
 //! `traceparent` goes to every host, so traces stay connected. Baggage — which carries
 //! `botanu.customer_id`, `botanu.event_id` and whatever else the app put there — goes only to

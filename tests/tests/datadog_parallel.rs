@@ -1,4 +1,4 @@
-//! Beside Datadog's OpenTelemetry SDK (parallel mode, DESIGN §3): an axum app traced by
+//! Beside Datadog's OpenTelemetry SDK (parallel mode; ARCHITECTURE.md, "Install modes"): an axum app traced by
 //! `datadog_opentelemetry::tracing().init()` — handler spans from the global tracer, Datadog's
 //! propagator, a reqwest call downstream — adopts botanu with `enable()`, `BotanuLayer` and
 //! `BotanuPropagation`. The fake agent on 127.0.0.1 (msgpack payloads decoded) must receive

@@ -312,7 +312,7 @@ fn tracing_subscriber_for(tracer: SdkTracer) -> impl tracing::Subscriber + Send 
 }
 
 /// `tracing` spans (through tracing-opentelemetry) created while a run context is current carry
-/// the run keys, nested ones included; one created outside carries none (DESIGN §4).
+/// the run keys, nested ones included; one created outside carries none (ARCHITECTURE.md, "Decisions and why").
 #[test]
 fn tracing_spans_in_a_run_carry_the_seven_keys() {
     let (provider, spans) = provider();
@@ -341,7 +341,7 @@ fn tracing_spans_in_a_run_carry_the_seven_keys() {
 }
 
 /// A `tracing` span created outside the run but given the run context as parent with
-/// `set_parent` before it is first entered is enriched too (DESIGN §4).
+/// `set_parent` before it is first entered is enriched too (ARCHITECTURE.md, "Decisions and why").
 #[test]
 fn tracing_span_with_set_parent_is_enriched() {
     use tracing_opentelemetry::OpenTelemetrySpanExt;

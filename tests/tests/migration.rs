@@ -1,4 +1,4 @@
-//! The product's central promise (DESIGN §3): a user who hands their sampler and processors to
+//! The product's central promise (ARCHITECTURE.md, "Install modes"): a user who hands their sampler and processors to
 //! botanu keeps exactly the spans, sampling decisions and `traceparent` flags they had, while
 //! botanu's own processor sees 100% of spans.
 //!
@@ -232,7 +232,7 @@ fn migrated_pipeline_exports_exactly_what_the_user_had() {
     }
 }
 
-/// DESIGN §3 fact behind `sampled_only`: the thread `BatchSpanProcessor` exports spans that
+/// A fact behind `sampled_only`: the thread `BatchSpanProcessor` exports spans that
 /// were recorded but not sampled. Without the wrapper the user's exporter would get more.
 #[test]
 fn batch_processor_without_wrapper_would_leak_unsampled_spans() {

@@ -1,4 +1,4 @@
-//! Zero disruption, end to end (DESIGN §3): an app with its own pipeline — `tracing` +
+//! Zero disruption, end to end (ARCHITECTURE.md, "Install modes"): an app with its own pipeline — `tracing` +
 //! tracing-opentelemetry, `OtelAxumLayer` or tower-http's `TraceLayer`, a 25% ratio sampler,
 //! an OTLP/HTTP exporter to its own collector A, a reqwest call downstream with propagation —
 //! adopts botanu as the README says. What collector A receives with botanu must equal what it
