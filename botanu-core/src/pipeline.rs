@@ -10,9 +10,10 @@
 //! itself.
 //!
 //! In migrated mode it also keeps the app's view exactly what it was without botanu
-//! (ARCHITECTURE.md, "Install modes"): the app's processors ([`Pipeline::user`]) see only the spans the app's sampler kept,
-//! never botanu's own spans (run, tracker and client spans), and their copy of a span has no
-//! `botanu.*` attribute unless the app opted in to sharing them.
+//! (ARCHITECTURE.md, "Install modes"): the app's processors ([`Pipeline::user`]) see only
+//! the spans the app's sampler kept, never botanu's own spans (run, tracker and client
+//! spans), and their copy of a span has no `botanu.*` attribute unless the app opted in to
+//! sharing them.
 
 use std::time::Duration;
 
