@@ -384,6 +384,33 @@ pub(crate) fn tracer_with_scope(scope: &'static str) -> BoxedTracer {
     }
 }
 
+/// botanu's tracer for one of its scopes ([`OWN_SCOPES`](crate::own_span)), made once per
+/// process: building a tracer per run cost two allocations (the tracer's box and its scope)
+/// and the SDK's tracer setup. A no-op tracer when botanu is disabled or not installed yet.
+pub(crate) fn own_tracer(scope: &'static str) -> &'static BoxedTracer {
+    static TRACERS: OnceLock<Vec<BoxedTracer>> = OnceLock::new();
+    static NOOP: OnceLock<BoxedTracer> = OnceLock::new();
+    match INSTALLED.get().filter(|b| b.inner.mode != Mode::Disabled) {
+        // INSTALLED is set once per process: the tracers always belong to its provider.
+        Some(_) => {
+            let all = TRACERS.get_or_init(|| {
+                crate::own_span::OWN_SCOPES
+                    .iter()
+                    .map(|s| tracer_with_scope(s))
+                    .collect()
+            });
+            let i = crate::own_span::OWN_SCOPES
+                .iter()
+                .position(|s| *s == scope)
+                .unwrap_or(0);
+            &all[i]
+        }
+        None => NOOP.get_or_init(|| {
+            BoxedTracer::new(Box::new(opentelemetry::trace::noop::NoopTracer::new()))
+        }),
+    }
+}
+
 /// The tracer botanu's middleware and trackers use: botanu's provider in every mode (so in
 /// parallel mode run spans reach botanu, not the foreign provider); a no-op tracer when botanu
 /// is disabled or not installed.

@@ -252,7 +252,7 @@ impl RunSpec {
             &untrusted_removed
         };
 
-        let tracer = crate::tracer();
+        let tracer = crate::install::own_tracer(crate::install::SCOPE_NAME);
         let mut attributes = run.to_span_attributes();
         // Unknown ids are left unset rather than written empty (and rather than invented).
         attributes
@@ -260,7 +260,7 @@ impl RunSpec {
         attributes.extend(self.attributes);
         // The run span already carries every run attribute: the enricher skips it.
         let span = own_span::build(
-            &tracer,
+            tracer,
             tracer
                 .span_builder(run_span_name(run.workflow()))
                 .with_kind(self.kind)

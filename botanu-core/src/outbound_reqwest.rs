@@ -84,7 +84,7 @@ impl Middleware for BotanuPropagation {
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let parent = Context::current();
         let cx = if self.client_spans && crate::is_active() {
-            let tracer = crate::tracer();
+            let tracer = crate::install::own_tracer(crate::install::SCOPE_NAME);
             let url = req.url();
             let mut attributes = vec![
                 KeyValue::new("http.request.method", req.method().as_str().to_owned()),
@@ -97,7 +97,7 @@ impl Middleware for BotanuPropagation {
                 attributes.push(KeyValue::new("server.port", i64::from(port)));
             }
             Some(crate::own_span::start(
-                &tracer,
+                tracer,
                 tracer
                     .span_builder(req.method().as_str().to_owned())
                     .with_kind(SpanKind::Client)

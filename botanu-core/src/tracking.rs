@@ -38,9 +38,9 @@ impl TrackedSpan {
         duration_attr: Option<&'static str>,
         error_attr: &'static str,
     ) -> Self {
-        let tracer = crate::install::tracer_with_scope(scope);
+        let tracer = crate::install::own_tracer(scope);
         let entered = crate::own_span::start(
-            &tracer,
+            tracer,
             tracer
                 .span_builder(name)
                 .with_kind(kind)
