@@ -31,11 +31,11 @@ const TRACES_PATH: &str = "/v1/traces";
 /// | `BOTANU_COLLECTOR_ENDPOINT` | OTLP/HTTP base endpoint (`/v1/traces` appended) | |
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | full traces endpoint, used as is | |
 /// | `OTEL_EXPORTER_OTLP_ENDPOINT` | base endpoint (`/v1/traces` appended) | `http://localhost:4318`, or `https://ingest.botanu.ai` with an API key |
-/// | `OTEL_EXPORTER_OTLP_HEADERS` | `k=v,k2=v2` (values percent-decoded) | none |
+/// | `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` | `k=v,k2=v2` (values percent-decoded); the first set wins | none |
 /// | `BOTANU_SERVICE_NAME`, `OTEL_SERVICE_NAME` | `service.name` | SDK default |
 /// | `OTEL_SERVICE_VERSION`, `OTEL_SERVICE_NAMESPACE` | `service.version`, `service.namespace` | none |
 /// | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes (read by the SDK) | none |
-/// | `BOTANU_ENVIRONMENT`, `OTEL_DEPLOYMENT_ENVIRONMENT` | `deployment.environment`, and the runs' environment | `production` |
+/// | `BOTANU_ENVIRONMENT`, `OTEL_DEPLOYMENT_ENVIRONMENT`, `DEPLOYMENT_ENVIRONMENT` | `deployment.environment`, and the runs' environment (first set wins) | `production` |
 /// | `BOTANU_CONTENT_CAPTURE_RATE` | share of LLM calls whose content is captured, 0–1 | `0.1` |
 /// | `BOTANU_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_QUEUE_SIZE` | export queue bound (spans) | 65536 |
 /// | `BOTANU_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | spans per export | 512 |
@@ -51,6 +51,7 @@ const TRACES_PATH: &str = "/v1/traces";
 /// | `BOTANU_PII_SCRUB_ENABLED` | scrub captured content before it is written (`false` turns it off) | `true` |
 /// | `BOTANU_PII_SCRUB_DISABLE_PATTERNS` | built-in categories to skip, comma-separated (e.g. `ipv4,email`) | none |
 /// | `BOTANU_PII_SCRUB_REPLACEMENT` | replacement text, verbatim | `[REDACTED]` |
+/// | `BOTANU_PROPAGATE_HOSTS` | more hosts that receive `botanu.*` baggage on outbound calls, comma-separated (`api.internal.example`, `*.corp.example`); read by [`PropagationPolicy::from_env`](crate::propagation::PropagationPolicy::from_env) | loopback, private addresses, single-label names, `*.local`, `*.internal`, `*.svc`, `*.cluster.local` |
 /// | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` | PEM file of extra trusted CA certificates (feature `tls`) | system roots |
 ///
 /// `https://` endpoints need the opt-in `tls` feature (reqwest's rustls stack; no OpenSSL).
