@@ -1,6 +1,6 @@
 //! The support desk of `support_desk`, on actix-web: every ticket is a botanu run.
 //!
-//! `cargo run -p botanu-examples --example actix_support` — with no configuration it starts
+//! `cargo run -p botanu-examples --features actix --example actix_support` — with no configuration it starts
 //! the in-repo OTLP/HTTP receiver on 127.0.0.1, exports there, serves the app, sends itself
 //! the same tickets (one streamed answer, one failing ticket, one that asks the internal
 //! billing service through `PropagateLayer`), prints one row per run and exits. With
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use botanu_actix::{emit_outcome, extract, set_correlation, Botanu, Outcome, Run};
-use botanu_tests::http::{body, loopback_client, request, send};
+use botanu_receiver::http::{body, loopback_client, request, send};
 use botanu_tower::PropagateLayer;
 use tower::ServiceBuilder;
 

@@ -13,7 +13,7 @@ use axum::{routing::post, Router};
 use axum_tracing_opentelemetry::middleware::OtelAxumLayer;
 use botanu_axum::{extract, path_param, BotanuLayer};
 use botanu_core::{Botanu, BotanuConfig};
-use botanu_tests::receiver::Receiver;
+use botanu_receiver::receiver::Receiver;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -61,7 +61,7 @@ async fn main() {
                 .customer_id(extract::header("x-customer-id")),
         )
         .layer(OtelAxumLayer::default());
-    let addr = botanu_tests::http::serve(app).await;
+    let addr = botanu_receiver::http::serve(app).await;
 
     let client = reqwest::Client::new();
     for i in 0..8u32 {

@@ -23,8 +23,9 @@ use opentelemetry::{global, Context, KeyValue};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler};
 
 fn main() {
-    let receiver = (!botanu_examples::botanu_destination_configured())
-        .then(|| botanu_tests::receiver::Receiver::start().expect("start the local OTLP receiver"));
+    let receiver = (!botanu_examples::botanu_destination_configured()).then(|| {
+        botanu_receiver::receiver::Receiver::start().expect("start the local OTLP receiver")
+    });
     let mut config = BotanuConfig::from_env()
         .with_service_name("support-desk")
         .with_environment("demo")

@@ -29,7 +29,7 @@ use axum::{Json, Router};
 use botanu_axum::{
     emit_outcome, extract, path_param, set_correlation, BotanuLayer, Outcome, PropagateLayer, Run,
 };
-use botanu_tests::http::{body, loopback_client, request, send};
+use botanu_receiver::http::{body, loopback_client, request, send};
 use opentelemetry::global;
 use opentelemetry::trace::Tracer;
 use tower::ServiceBuilder;

@@ -1,17 +1,12 @@
-//! Runnable demos of botanu-rs (see `examples/`). The repository README is included here so
-//! that its code is compiled and run as a doctest.
-#![doc = include_str!("../../README.md")]
+//! Runnable demos of botanu-rs (see `examples/`): the shared pieces. The README's and the
+//! guide's code blocks are compiled as doctests by the tests crate (`tests/src/lib.rs`), so
+//! that the demos build nothing but the framework they show.
 #![forbid(unsafe_code)]
-
-/// The "Existing OpenTelemetry setup" guide (`docs/existing-setup.md`), here so that its code
-/// is compiled as doctests.
-#[doc = include_str!("../../docs/existing-setup.md")]
-pub mod existing_setup_guide {}
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use botanu_tests::receiver::Receiver;
+use botanu_receiver::receiver::Receiver;
 
 /// Whether the environment names a collector (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 /// `BOTANU_COLLECTOR_ENDPOINT`) or an API key: then demos export there.
@@ -60,7 +55,7 @@ pub const TICKETS: [(&str, &str, &str, bool); 5] = [
 
 /// Sends [`TICKETS`] to the support desk at `addr` and prints each answer.
 pub async fn send_tickets(addr: std::net::SocketAddr) {
-    use botanu_tests::http::{body, loopback_client, request, send};
+    use botanu_receiver::http::{body, loopback_client, request, send};
     let mut client = loopback_client();
     for (id, customer, question, stream) in TICKETS {
         let uri = format!(
@@ -107,7 +102,7 @@ pub async fn ask_model(question: &str) -> String {
     }
 }
 
-use botanu_tests::receiver::{ReceivedSpan, Val};
+use botanu_receiver::receiver::{ReceivedSpan, Val};
 
 /// Prints one row per run found in `spans`: run id, workflow, event, customer, status, spans,
 /// duration, input/output tokens.

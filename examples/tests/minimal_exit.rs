@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use botanu_tests::receiver::Receiver;
+use botanu_receiver::receiver::Receiver;
 
 const REQUESTS: usize = 10;
 

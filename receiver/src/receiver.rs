@@ -149,6 +149,13 @@ pub struct Receiver {
     tls: Option<TlsFiles>,
 }
 
+/// What accepts TLS connections: nothing without feature `tls` (no value exists).
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Clone)]
+enum Acceptor {}
+
 /// The self-signed certificate of an HTTPS receiver, as a PEM file to trust.
 #[derive(Debug)]
 struct TlsFiles {
@@ -168,7 +175,8 @@ impl Receiver {
     }
 
     /// Starts an HTTPS receiver on `127.0.0.1` with a fresh self-signed certificate for
-    /// `127.0.0.1`; [`Receiver::ca_pem`] is the PEM file a client must trust.
+    /// `127.0.0.1`; [`Receiver::ca_pem`] is the PEM file a client must trust (feature `tls`).
+    #[cfg(feature = "tls")]
     pub fn start_tls() -> std::io::Result<Receiver> {
         let err = |e: String| std::io::Error::other(e);
         let key = rcgen::KeyPair::generate().map_err(|e| err(e.to_string()))?;
@@ -204,7 +212,7 @@ impl Receiver {
         self.tls.as_ref().map(|t| t.ca_pem.as_path())
     }
 
-    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>, keep: bool) -> std::io::Result<Receiver> {
+    fn start_with(tls: Option<Acceptor>, keep: bool) -> std::io::Result<Receiver> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -353,7 +361,7 @@ async fn serve(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Acceptor>,
 ) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
@@ -378,6 +386,7 @@ async fn serve(
                                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                                 .await;
                         }
+                        #[cfg(feature = "tls")]
                         Some(acceptor) => {
                             if let Ok(stream) = acceptor.accept(stream).await {
                                 let _ = http
@@ -385,6 +394,8 @@ async fn serve(
                                     .await;
                             }
                         }
+                        #[cfg(not(feature = "tls"))]
+                        Some(never) => match never {},
                     }
                 });
             }
