@@ -12,7 +12,7 @@ use opentelemetry::{Context, KeyValue, Value};
 use crate::run::{non_empty, Recorded, RunContext, RunOutcome, RunStatus};
 
 /// Event added by [`emit_outcome`].
-pub const EVENT_OUTCOME_EMITTED: &str = "botanu.outcome_emitted";
+pub(crate) const EVENT_OUTCOME_EMITTED: &str = "botanu.outcome_emitted";
 
 /// A business outcome of a run: what it produced, how sure it is, why it failed.
 ///

@@ -6,7 +6,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 /// A processor that does nothing: the baseline of the span benchmarks, and the app's own
 /// processor in the migrated ones (it receives its copy of each span and drops it).
 #[derive(Debug)]
-pub struct Noop;
+pub(crate) struct Noop;
 
 impl SpanProcessor for Noop {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
