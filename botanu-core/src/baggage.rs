@@ -162,6 +162,17 @@ const CANONICAL: [&str; 12] = [
     keys::CANCELLED,
 ];
 
+/// The baggage entries `run` writes, by their place in [`CANONICAL`] (`None`: not written).
+fn canonical_entries(run: &RunContext) -> [Option<StringValue>; 12] {
+    let mut entries: [Option<StringValue>; 12] = Default::default();
+    run.for_each_baggage_entry(|k, v| {
+        if let Some(i) = CANONICAL.iter().position(|e| *e == k) {
+            entries[i] = Some(v);
+        }
+    });
+    entries
+}
+
 /// A copy of `baggage` without the entries `drop` names.
 fn copy_except(baggage: &Baggage, drop: impl Fn(&str) -> bool) -> Baggage {
     let mut out = Baggage::new();
@@ -258,17 +269,8 @@ impl RunContext {
     pub(crate) fn context_over(&self, base: &Context, inbound: &Baggage) -> Context {
         // What the enricher stamps comes from the run itself, not from what fits in the
         // baggage: every span of the run carries its ids whatever the header's limits drop.
-        let mut found: [Option<StringValue>; 7] = Default::default();
-        // The canonical keys this run writes (bit i: CANONICAL[i]).
-        let mut written = 0u16;
-        self.for_each_baggage_entry(|k, v| {
-            if let Some(i) = CANONICAL.iter().position(|e| *e == k) {
-                written |= 1 << i;
-                if let Some(slot) = found.get_mut(i) {
-                    *slot = Some(v);
-                }
-            }
-        });
+        let entries = canonical_entries(self);
+        let mut found: [Option<StringValue>; 7] = std::array::from_fn(|i| entries[i].clone());
         // An outer tenant this run does not override is inherited (as in the reference SDK).
         const TENANT: usize = 5;
         if found[TENANT].is_none() {
@@ -290,7 +292,7 @@ impl RunContext {
             CANONICAL
                 .iter()
                 .position(|e| *e == k)
-                .is_some_and(|i| written & (1 << i) != 0 || keys::RUN_SCOPED.contains(&k))
+                .is_some_and(|i| entries[i].is_some() || keys::RUN_SCOPED.contains(&k))
         };
         let current = CurrentRun {
             run: self.clone(),
@@ -310,9 +312,11 @@ impl RunContext {
         }
         let mut baggage = Baggage::new();
         // Our entries first: if the parent's baggage is near the W3C limits, ours win.
-        self.for_each_baggage_entry(|k, v| {
-            baggage.insert(k, v);
-        });
+        for (key, value) in CANONICAL.iter().zip(&entries) {
+            if let Some(v) = value {
+                baggage.insert(*key, v.clone());
+            }
+        }
         for (key, (value, metadata)) in inbound {
             if !replaced(key.as_str()) {
                 baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
@@ -464,14 +468,7 @@ pub fn encode_header<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) 
 /// Encodes a context's run and baggage: `botanu.*` keys first, in their canonical order (the
 /// run's values, else the baggage's), then the rest of the baggage.
 fn encode_baggage(run: Option<&RunContext>, baggage: &Baggage) -> Option<String> {
-    let mut from_run: [Option<StringValue>; 12] = Default::default();
-    if let Some(run) = run {
-        run.for_each_baggage_entry(|k, v| {
-            if let Some(i) = CANONICAL.iter().position(|e| *e == k) {
-                from_run[i] = Some(v);
-            }
-        });
-    }
+    let from_run = run.map(canonical_entries).unwrap_or_default();
     if run.is_none() && baggage.is_empty() {
         return None;
     }
