@@ -223,19 +223,18 @@ impl ExportProcessor {
         processor.map_or_else(Arc::default, |p| p.shared.counters.clone())
     }
 
-    fn drop_span(&self, queue: &Queue, size: usize) {
+    /// Counts a span dropped because the queue was full, and logs it at a limited rate.
+    /// Called after the queue's lock is released: the log line is written outside it.
+    fn drop_span(&self, (held_spans, held_bytes): (usize, usize), size: usize) {
         let counters = &self.shared.counters;
         counters.dropped.fetch_add(1, Ordering::AcqRel);
-        if queue.closing {
-            return;
-        }
         if let Some(held_back) = self.drops.permit() {
             tracing::warn!(
                 target: "botanu",
                 queue_bound_spans = self.max_queue,
                 queue_bound_bytes = self.max_bytes,
-                queued_spans = queue.held_spans,
-                queued_bytes = queue.held_bytes,
+                queued_spans = held_spans,
+                queued_bytes = held_bytes,
                 span_bytes = size,
                 dropped_total = counters.dropped.load(Ordering::Relaxed),
                 dropped_not_logged = held_back,
@@ -255,12 +254,15 @@ impl SpanProcessor for ExportProcessor {
         let shared = &self.shared;
         shared.counters.queued.fetch_add(1, Ordering::AcqRel);
         let mut queue = shared.lock();
-        if queue.closing
-            || queue.held_spans >= self.max_queue
-            || queue.held_bytes + size > self.max_bytes
-        {
-            self.drop_span(&queue, size);
+        if queue.closing {
             drop(queue);
+            shared.counters.dropped.fetch_add(1, Ordering::AcqRel);
+            return;
+        }
+        if queue.held_spans >= self.max_queue || queue.held_bytes + size > self.max_bytes {
+            let held = (queue.held_spans, queue.held_bytes);
+            drop(queue);
+            self.drop_span(held, size);
             return; // `span` drops here, outside the lock
         }
         queue.held_spans += 1;
