@@ -5,7 +5,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::Bytes;
-use botanu_core::lifecycle::{error_class_of, ResponseRun};
+use botanu_core::adapter::ResponseRun;
 use pin_project_lite::pin_project;
 
 pin_project! {
@@ -19,19 +19,13 @@ pin_project! {
 }
 
 impl<B: MessageBody> BotanuBody<B> {
-    pub(crate) fn new(inner: B, mut run: ResponseRun) -> Self {
+    pub(crate) fn new(inner: B, mut run: Option<ResponseRun>) -> Self {
         // An empty body may never be polled.
-        if matches!(inner.size(), BodySize::None | BodySize::Sized(0)) {
+        let empty = matches!(inner.size(), BodySize::None | BodySize::Sized(0));
+        if let Some(run) = run.as_mut().filter(|_| empty) {
             run.end();
         }
-        BotanuBody {
-            inner,
-            run: Some(run),
-        }
-    }
-
-    pub(crate) fn passthrough(inner: B) -> Self {
-        BotanuBody { inner, run: None }
+        BotanuBody { inner, run }
     }
 }
 
@@ -52,21 +46,7 @@ impl<B: MessageBody> MessageBody for BotanuBody<B> {
         self: Pin<&mut Self>,
         task: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let mut this = self.project();
-        let Some(cx) = this.run.as_ref().and_then(ResponseRun::context).cloned() else {
-            return this.inner.poll_next(task);
-        };
-        let polled = {
-            let _inside = cx.attach();
-            this.inner.as_mut().poll_next(task)
-        };
-        if let Some(run) = this.run.as_mut() {
-            match &polled {
-                Poll::Ready(None) => run.end(),
-                Poll::Ready(Some(Err(_))) => run.end_with_body_error(error_class_of::<B::Error>()),
-                _ => {}
-            }
-        }
-        polled
+        let this = self.project();
+        ResponseRun::poll_body(this.run, this.inner, |b| b.poll_next(task), |_| false)
     }
 }

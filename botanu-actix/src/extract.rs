@@ -1,79 +1,54 @@
 //! Extractors: how a run finds its business ids in an actix request.
 //!
-//! Any `Fn(&HttpRequest) -> Option<String>` is an extractor; [`header`], [`query`] and
-//! [`match_info`] are ready-made. They see the request head only, never the body.
+//! Any `Fn(&HttpRequest) -> Option<String> + Send + Sync` closure is an extractor;
+//! [`header`], [`query`] and [`match_info`] are ready-made. They see the request head only,
+//! never the body.
 
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{HeaderMap, HeaderName};
 use actix_web::HttpRequest;
+use botanu_core::adapter::Framework;
+use opentelemetry::propagation::Extractor;
 
-/// Finds one value in a request.
-pub trait Extract: Clone + 'static {
-    /// The value, if the request has one.
-    fn extract(&self, req: &HttpRequest) -> Option<String>;
-    /// Whether this is a real extractor: when it finds nothing, the id is not taken from
-    /// inbound baggage either (only [`NoExtractor`] says no).
-    fn is_configured(&self) -> bool {
-        true
-    }
-}
+pub use botanu_core::adapter::{header, query, Extract, Header, Query};
 
-impl<F> Extract for F
-where
-    F: Fn(&HttpRequest) -> Option<String> + Clone + 'static,
-{
-    fn extract(&self, req: &HttpRequest) -> Option<String> {
-        self(req)
-    }
-}
-
-/// The extractor that finds nothing (the default for every id).
+/// [`Framework`] for actix-web: extractors read an [`HttpRequest`]; the route is the matched
+/// resource pattern.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoExtractor;
+pub struct Actix;
 
-impl Extract for NoExtractor {
-    fn extract(&self, _req: &HttpRequest) -> Option<String> {
-        None
+impl Framework for Actix {
+    type Request = HttpRequest;
+    const KNOWS_ROUTES: bool = true;
+
+    fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+        req.headers().get(name).and_then(|v| v.to_str().ok())
     }
-    fn is_configured(&self) -> bool {
-        false
+    fn header_names(req: &HttpRequest) -> Vec<&str> {
+        req.headers().keys().map(HeaderName::as_str).collect()
     }
-}
-
-/// The value of a request header (non-UTF-8 or empty values count as absent).
-#[derive(Debug, Clone)]
-pub struct Header(HeaderName);
-
-/// Extracts the value of header `name`.
-///
-/// # Panics
-/// If `name` is not a valid header name — a programming error caught at startup.
-pub fn header(name: &'static str) -> Header {
-    Header(HeaderName::from_static(name))
-}
-
-impl Extract for Header {
-    fn extract(&self, req: &HttpRequest) -> Option<String> {
-        req.headers()
-            .get(&self.0)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
+    fn method(req: &HttpRequest) -> &str {
+        req.method().as_str()
+    }
+    fn path(req: &HttpRequest) -> &str {
+        req.path()
+    }
+    fn query(req: &HttpRequest) -> Option<&str> {
+        Some(req.query_string()).filter(|q| !q.is_empty())
+    }
+    fn route(req: &HttpRequest) -> Option<String> {
+        req.match_pattern()
     }
 }
 
-/// The value of a query-string parameter, percent-decoded (`+` as space).
-#[derive(Debug, Clone)]
-pub struct Query(&'static str);
+/// An actix header map as an OpenTelemetry [`Extractor`].
+pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
-/// Extracts the value of query parameter `name`.
-pub fn query(name: &'static str) -> Query {
-    Query(name)
-}
-
-impl Extract for Query {
-    fn extract(&self, req: &HttpRequest) -> Option<String> {
-        botanu_core::lifecycle::query_param(req.query_string(), self.0)
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
     }
 }
 
@@ -82,7 +57,7 @@ impl Extract for Query {
 /// actix routes a request *after* middleware registered with `App::wrap` or `Scope::wrap`
 /// runs, so the parameter is known only to middleware on the resource itself
 /// (`web::resource("/tickets/{id}").wrap(..)`); elsewhere this finds nothing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct MatchInfo(&'static str);
 
 /// Extracts match-info parameter `name`.
@@ -90,7 +65,7 @@ pub fn match_info(name: &'static str) -> MatchInfo {
     MatchInfo(name)
 }
 
-impl Extract for MatchInfo {
+impl Extract<Actix> for MatchInfo {
     fn extract(&self, req: &HttpRequest) -> Option<String> {
         req.match_info()
             .get(self.0)

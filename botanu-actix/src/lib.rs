@@ -1,5 +1,5 @@
 //! botanu for [actix-web](https://docs.rs/actix-web): every request a run of a business
-//! workflow, with the same builder, the same lifecycle (from [`botanu_core::lifecycle`]) and the
+//! workflow, with the same builder, the same lifecycle (from [`botanu_core::adapter`]) and the
 //! same rules as `botanu-tower`/`botanu-axum`.
 //!
 //! ```no_run
@@ -33,9 +33,7 @@
 //! routes after `App::wrap` middleware runs). Handlers run with the run's context current;
 //! tasks started with `actix_web::rt::spawn` (a local spawn) lose it unless the future is
 //! bound with [`botanu_core::InCurrentRun::in_current_run`].
-#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![warn(missing_docs)]
 
 mod body;
 pub mod extract;
@@ -49,10 +47,13 @@ use botanu_core::RunContext;
 
 pub use body::BotanuBody;
 pub use botanu_core;
+pub use botanu_core::adapter::classify;
+pub use botanu_core::adapter::RUN_ID_HEADER;
 pub use botanu_core::{
     emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome,
 };
-pub use middleware::{Botanu, BotanuMiddleware, ResponseFuture, RUN_ID_HEADER};
+pub use extract::Actix;
+pub use middleware::{Botanu, BotanuMiddleware, ResponseFuture};
 
 /// The current run, for handlers: `async fn handler(run: Run)`.
 ///

@@ -19,42 +19,72 @@
 //!     );
 //! ```
 //!
-//! This crate is sugar over [`botanu_tower`]: [`BotanuLayer::workflow`] returns
-//! `botanu_tower::BotanuLayer` set up to record axum's [`MatchedPath`] (the route template,
-//! never the raw path) as `http.route`; [`path_param`] extracts a parameter of the matched
-//! route; [`Run`] hands the run to handlers. Add the layer with `Router::layer` (it runs after
+//! This crate is sugar over [`botanu_tower`]: [`BotanuLayer`] is a Tower [`Layer`] (its
+//! service is `botanu_tower::BotanuService`) that records axum's [`MatchedPath`] (the route
+//! template, never the raw path) as `http.route`; [`path_param`] extracts a parameter of the
+//! matched route; [`Run`] hands the run to handlers. Add the layer with `Router::layer` (it runs after
 //! routing, where the matched route is known); `route_layer` works too. Requests no route
 //! matched (the router's fallback) are served without a run; outside the router (a
 //! `ServiceBuilder` around it) no route is known yet: add `.runs_for_unmatched(true)` there.
-#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![warn(missing_docs)]
 
 use axum::extract::{FromRequestParts, MatchedPath, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
+use botanu_core::adapter::{Extract, Http, HttpRuns};
 use botanu_core::RunContext;
-use botanu_tower::extract::{Extract, NoExtractor};
+use botanu_tower::BotanuService;
 use http::request::Parts;
 use http::StatusCode;
+use tower_layer::Layer;
 
 pub use botanu_core;
+pub use botanu_core::adapter::classify;
 pub use botanu_core::{
     emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome,
 };
 pub use botanu_tower::{extract, PropagateLayer, RUN_ID_HEADER};
 
-/// Constructor of the axum flavour of [`botanu_tower::BotanuLayer`].
-#[derive(Debug, Clone, Copy)]
-pub struct BotanuLayer;
+/// A [`Layer`] that makes every request a run of one workflow, with axum's matched route as
+/// `http.route`: `botanu_tower::BotanuLayer` set up for axum (same rules, same builder).
+///
+/// ```
+/// use botanu_axum::{extract, path_param, BotanuLayer};
+///
+/// fn support_layer() -> BotanuLayer {
+///     BotanuLayer::workflow("Customer Support")
+///         .event_id(path_param("id"))
+///         .customer_id(extract::header("x-customer-id"))
+///         .skip(|req: &http::request::Parts| req.uri.path() == "/healthz")
+/// }
+/// # let _ = support_layer();
+/// ```
+///
+/// Building it has no side effect: the first request it serves installs botanu from the
+/// environment unless the app installed it before serving (any order of building the router
+/// and installing botanu works).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct BotanuLayer {
+    runs: HttpRuns<Http>,
+}
 
 impl BotanuLayer {
-    /// A layer for runs of `workflow`, recording the matched route as `http.route`.
-    /// Every builder method of [`botanu_tower::BotanuLayer`] is available on the result.
-    #[allow(clippy::new_ret_no_self)]
-    pub fn workflow(
-        workflow: impl Into<String>,
-    ) -> botanu_tower::BotanuLayer<NoExtractor, NoExtractor, NoExtractor, MatchedRoute> {
-        botanu_tower::BotanuLayer::workflow(workflow).route(MatchedRoute)
+    /// A layer for runs of `workflow` (a low-cardinality name, e.g. `"Customer Support"`),
+    /// recording the matched route as `http.route`.
+    pub fn workflow(workflow: impl Into<String>) -> Self {
+        BotanuLayer {
+            runs: HttpRuns::new(workflow).route(MatchedRoute),
+        }
+    }
+
+    botanu_core::http_runs_builder!(Http, runs);
+}
+
+impl<S> Layer<S> for BotanuLayer {
+    type Service = BotanuService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        botanu_tower::BotanuLayer::from_runs(self.runs.clone()).layer(inner)
     }
 }
 
@@ -62,7 +92,7 @@ impl BotanuLayer {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MatchedRoute;
 
-impl Extract for MatchedRoute {
+impl Extract<Http> for MatchedRoute {
     fn extract(&self, parts: &Parts) -> Option<String> {
         parts
             .extensions
@@ -82,7 +112,7 @@ pub fn path_param(name: &'static str) -> PathParam {
 #[derive(Debug, Clone, Copy)]
 pub struct PathParam(&'static str);
 
-impl Extract for PathParam {
+impl Extract<Http> for PathParam {
     fn extract(&self, parts: &Parts) -> Option<String> {
         let template = parts.extensions.get::<MatchedPath>()?.as_str();
         let mut path = parts.uri.path().trim_start_matches('/').split('/');
@@ -113,7 +143,9 @@ impl Extract for PathParam {
 }
 
 fn decode(s: &str) -> String {
-    botanu_core::baggage::percent_decode(s)
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The current run, for handlers: `async fn handler(Run(run): Run)`.

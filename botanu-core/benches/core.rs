@@ -121,7 +121,7 @@ fn pii_and_llm(c: &mut Criterion) {
 /// A run started and finished through the lifecycle every adapter uses (botanu installed, export
 /// off): run context, baggage, run span with its attributes and both events, end.
 fn run_lifecycle(c: &mut Criterion) {
-    use botanu_core::lifecycle::{RunEnd, RunSpec};
+    use botanu_core::adapter::{RunEnd, RunSpec};
     let _ = botanu_core::enable_with(botanu_core::BotanuConfig::default().with_export(false));
     let parent = Context::new();
     c.bench_function("run start + finish (lifecycle)", |b| {

@@ -12,7 +12,7 @@ mod common;
 
 use std::hint::black_box;
 
-use botanu_core::lifecycle::{RunEnd, RunSpec};
+use botanu_core::adapter::{RunEnd, RunSpec};
 use botanu_core::{BotanuConfig, RunStatus};
 use common::Noop as AppProcessor;
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -341,14 +341,25 @@ pub(crate) fn announce_first_run() {
 }
 
 /// Installs botanu from the environment unless something installed it already; an invalid
-/// configuration is logged (the app keeps serving, without botanu runs). Called when an
-/// adapter's middleware is built, so a router with the layer works with no other setup.
-pub fn ensure_installed() {
-    if INSTALLED.get().is_none() {
+/// configuration is logged once (the app keeps serving, without botanu runs). Called by the
+/// adapters on the first request and by [`tracing_layer`](crate::tracing_layer), so an app
+/// with the layer works with no other setup, and an app that installs botanu itself may do so
+/// before or after building its router, as long as it is before serving.
+pub(crate) fn ensure_installed() {
+    static TRIED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.get().is_none() && !TRIED.swap(true, Ordering::AcqRel) {
         if let Err(e) = enable() {
             tracing::error!(target: "botanu", error = %e, "botanu could not be installed; requests are served without botanu runs");
         }
     }
+}
+
+/// Whether requests get runs: installs botanu from the environment first if nothing did.
+pub(crate) fn active_or_install() -> bool {
+    if INSTALLED.get().is_none() {
+        ensure_installed();
+    }
+    is_active()
 }
 
 /// Whether botanu's spans must stay out of the app's view: the app has a pipeline of its own
@@ -364,7 +375,7 @@ pub(crate) fn mode() -> Option<Mode> {
 
 /// Whether botanu is installed and not disabled: adapters pass requests straight through
 /// otherwise.
-pub fn is_active() -> bool {
+pub(crate) fn is_active() -> bool {
     INSTALLED
         .get()
         .is_some_and(|b| b.inner.mode != Mode::Disabled)

@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod baggage;
 pub mod capture;
 pub mod config;
@@ -11,7 +12,7 @@ mod enricher;
 mod error;
 mod export;
 mod install;
-pub mod lifecycle;
+mod lifecycle;
 pub mod llm;
 #[cfg(feature = "reqwest")]
 mod outbound_reqwest;
@@ -64,8 +65,8 @@ pub use enricher::RunContextEnricher;
 pub use error::{Error, Incomplete};
 pub use export::ExportStats;
 pub use install::{
-    enable, enable_with, ensure_installed, is_active, shutdown_guard, tracer, Botanu,
-    BotanuBuilder, Mode, ShutdownGuard, SCOPE_NAME,
+    enable, enable_with, shutdown_guard, tracer, Botanu, BotanuBuilder, Mode, ShutdownGuard,
+    SCOPE_NAME,
 };
 pub use llm::{track_llm, track_tool_call};
 #[cfg(feature = "reqwest")]

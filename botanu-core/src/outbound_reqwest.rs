@@ -83,7 +83,7 @@ impl Middleware for BotanuPropagation {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let parent = Context::current();
-        let cx = if self.client_spans && crate::is_active() {
+        let cx = if self.client_spans && crate::install::is_active() {
             let tracer = crate::install::own_tracer(crate::install::SCOPE_NAME);
             let url = req.url();
             let mut attributes = vec![

@@ -3,8 +3,7 @@
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{error_class_of, ActiveRun, ResponseRun};
-use http::StatusCode;
+use botanu_core::adapter::ResponseRun;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -20,20 +19,12 @@ pin_project! {
 }
 
 impl<B: Body> BotanuBody<B> {
-    pub(crate) fn new(inner: B, active: ActiveRun, status: StatusCode) -> Self {
-        let mut run = ResponseRun::new(active, status.as_u16());
+    pub(crate) fn new(inner: B, mut run: Option<ResponseRun>) -> Self {
         // A body that is already complete may never be polled.
-        if inner.is_end_stream() {
+        if let Some(run) = run.as_mut().filter(|_| inner.is_end_stream()) {
             run.end();
         }
-        BotanuBody {
-            inner,
-            run: Some(run),
-        }
-    }
-
-    pub(crate) fn passthrough(inner: B) -> Self {
-        BotanuBody { inner, run: None }
+        BotanuBody { inner, run }
     }
 }
 
@@ -51,23 +42,13 @@ impl<B: Body> Body for BotanuBody<B> {
         self: Pin<&mut Self>,
         task: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let Some(cx) = this.run.as_ref().and_then(ResponseRun::context).cloned() else {
-            return this.inner.poll_frame(task);
-        };
-        let polled = {
-            let _inside = cx.attach();
-            this.inner.as_mut().poll_frame(task)
-        };
-        if let Some(run) = this.run.as_mut() {
-            match &polled {
-                Poll::Ready(None) => run.end(),
-                Poll::Ready(Some(Err(_))) => run.end_with_body_error(error_class_of::<B::Error>()),
-                Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => run.end(),
-                _ => {}
-            }
-        }
-        polled
+        let this = self.project();
+        ResponseRun::poll_body(
+            this.run,
+            this.inner,
+            |b| b.poll_frame(task),
+            B::is_end_stream,
+        )
     }
 
     fn is_end_stream(&self) -> bool {

@@ -4,45 +4,25 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use botanu_core::lifecycle::{error_class_of, poll_in_run, ActiveRun, RunEnd};
+use botanu_core::adapter::{RequestRun, RUN_ID_HEADER};
 use http::{HeaderValue, Response};
-use opentelemetry::Context;
+use opentelemetry_http::HeaderExtractor;
 use pin_project_lite::pin_project;
 
 use crate::body::BotanuBody;
-
-/// Response header naming the run.
-pub const RUN_ID_HEADER: &str = "x-botanu-run-id";
 
 pin_project! {
     /// The future of [`BotanuService`](crate::BotanuService).
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        run: Option<Running>,
+        run: Option<RequestRun>,
     }
-}
-
-struct Running {
-    active: ActiveRun,
-    cx: Context,
-    run_id_header: bool,
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, active: ActiveRun, cx: Context, run_id_header: bool) -> Self {
-        ResponseFuture {
-            inner,
-            run: Some(Running {
-                active,
-                cx,
-                run_id_header,
-            }),
-        }
-    }
-
-    pub(crate) fn passthrough(inner: F) -> Self {
-        ResponseFuture { inner, run: None }
+    pub(crate) fn new(inner: F, run: Option<RequestRun>) -> Self {
+        ResponseFuture { inner, run }
     }
 }
 
@@ -63,42 +43,29 @@ where
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let Some(running) = this.run.as_ref() else {
-            return this
-                .inner
-                .poll(task)
-                .map(|r| r.map(|res| res.map(BotanuBody::passthrough)));
+        let inner = &mut this.inner;
+        let polled = RequestRun::poll(this.run, || inner.as_mut().poll(task));
+        let Poll::Ready(result) = polled else {
+            return Poll::Pending;
         };
-        let cx = running.cx.clone();
-        let run = &mut *this.run;
-        let polled = poll_in_run(
-            &cx,
-            || this.inner.as_mut().poll(task),
-            || run.take().map(|running| running.active),
-        );
-        match polled {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => {
-                if let Some(running) = this.run.take() {
-                    running
-                        .active
-                        .finish(RunEnd::failure(error_class_of::<E>()));
-                }
+        let Some(run) = this.run.take() else {
+            return Poll::Ready(result.map(|res| res.map(|b| BotanuBody::new(b, None))));
+        };
+        match result {
+            Err(e) => {
+                run.fail::<E>(None);
                 Poll::Ready(Err(e))
             }
-            Poll::Ready(Ok(mut response)) => {
-                let Some(running) = this.run.take() else {
-                    return Poll::Ready(Ok(response.map(BotanuBody::passthrough)));
-                };
-                if running.run_id_header {
-                    if let Ok(v) = HeaderValue::from_str(running.active.run().run_id()) {
-                        response.headers_mut().insert(RUN_ID_HEADER, v);
-                    }
+            Ok(mut response) => {
+                if let Some(v) = run
+                    .run_id_header()
+                    .and_then(|v| HeaderValue::from_str(v).ok())
+                {
+                    response.headers_mut().insert(RUN_ID_HEADER, v);
                 }
-                let status = response.status();
-                Poll::Ready(Ok(
-                    response.map(|b| BotanuBody::new(b, running.active, status))
-                ))
+                let status = response.status().as_u16();
+                let run = run.respond(status, &HeaderExtractor(response.headers()));
+                Poll::Ready(Ok(response.map(|b| BotanuBody::new(b, Some(run)))))
             }
         }
     }

@@ -13,16 +13,13 @@
 //! # let _ = service;
 //! ```
 //!
-//! The run lifecycle (ids, span, events, statuses) lives in [`botanu_core::lifecycle`]; this
-//! crate translates Tower's request, future and body into it: [`BotanuLayer`] (the builder),
+//! The run lifecycle (ids, span, events, statuses, response classification) lives in
+//! [`botanu_core::adapter`]; this crate translates Tower's request, future and body into it: [`BotanuLayer`] (the builder),
 //! [`BotanuService`], [`ResponseFuture`], [`BotanuBody`]. [`PropagateLayer`] is the outbound
 //! side for `http::Request` clients (e.g. hyper-util's).
-#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![warn(missing_docs)]
 
 mod body;
-pub mod extract;
 mod future;
 mod layer;
 mod propagate;
@@ -30,10 +27,20 @@ mod service;
 
 pub use body::BotanuBody;
 pub use botanu_core;
+pub use botanu_core::adapter::classify;
+pub use botanu_core::adapter::RUN_ID_HEADER;
 pub use botanu_core::{
     emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome,
 };
-pub use future::{ResponseFuture, RUN_ID_HEADER};
+pub use future::ResponseFuture;
 pub use layer::BotanuLayer;
 pub use propagate::{PropagateLayer, PropagateService};
 pub use service::BotanuService;
+
+/// Extractors: how a run finds its business ids in a request head (method, URI, headers,
+/// extensions; never the body). Any `Fn(&http::request::Parts) -> Option<String>` closure is
+/// one, so closures work directly; [`header`](extract::header) and [`query`](extract::query)
+/// are ready-made.
+pub mod extract {
+    pub use botanu_core::adapter::{header, query, Extract, Header, Query};
+}

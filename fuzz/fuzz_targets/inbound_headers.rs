@@ -3,7 +3,7 @@
 //! run always exists with a non-empty event id.
 #![no_main]
 
-use botanu_core::lifecycle::{extract_inbound, http_request_attributes, RunEnd, RunSpec};
+use botanu_core::adapter::{extract_inbound, RunEnd, RunSpec};
 use botanu_core::RunStatus;
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_http::HeaderExtractor;
@@ -28,7 +28,6 @@ fuzz_target!(|data: &[u8]| {
     let active = RunSpec::new("Fuzz")
         .customer_id(customer)
         .fallback_event_id(request_id)
-        .attributes(http_request_attributes("GET", "/fuzz", None))
         .start(&inbound);
     assert!(!active.run().event_id().is_empty());
     active.finish(RunEnd::new(RunStatus::Success));

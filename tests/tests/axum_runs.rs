@@ -606,7 +606,7 @@ async fn hostile_headers_are_served_normally() {
 /// counts included — still carries the run's ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_ids_are_cut_and_every_span_keeps_them() {
-    use botanu_core::lifecycle::MAX_ID_BYTES;
+    use botanu_core::adapter::MAX_ID_BYTES;
     let _ = env();
     let app = Router::new()
         .route(

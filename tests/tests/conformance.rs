@@ -46,6 +46,12 @@ mod axum_app {
     async fn boom() -> &'static str {
         panic!("handler exploded")
     }
+    async fn rejected() -> Result<&'static str, (http::StatusCode, &'static str)> {
+        Err((http::StatusCode::BAD_REQUEST, "bad ticket"))
+    }
+    async fn unavailable() -> Result<&'static str, (http::StatusCode, &'static str)> {
+        Err((http::StatusCode::SERVICE_UNAVAILABLE, "model down"))
+    }
     async fn slow() -> &'static str {
         tokio::time::sleep(Duration::from_secs(3)).await;
         "late"
@@ -76,6 +82,8 @@ mod axum_app {
             .route("/slow-stream", get(slow_stream))
             .route("/fail", get(fail))
             .route("/boom", get(boom))
+            .route("/rejected", get(rejected))
+            .route("/unavailable", get(unavailable))
             .route("/slow", get(slow))
             .route("/stream", get(stream))
             .layer(
@@ -102,6 +110,13 @@ mod actix_app {
     }
     async fn boom() -> &'static str {
         panic!("handler exploded")
+    }
+    // Errors as actix handlers return them: actix answers with the response they describe.
+    async fn rejected() -> actix_web::Result<&'static str> {
+        Err(actix_web::error::ErrorBadRequest("bad ticket"))
+    }
+    async fn unavailable() -> actix_web::Result<&'static str> {
+        Err(actix_web::error::ErrorServiceUnavailable("model down"))
     }
     async fn slow() -> &'static str {
         actix_web::rt::time::sleep(Duration::from_secs(3)).await;
@@ -146,6 +161,8 @@ mod actix_app {
                     .route("/tickets/{id}", web::post().to(ticket))
                     .route("/fail", web::get().to(fail))
                     .route("/boom", web::get().to(boom))
+                    .route("/rejected", web::get().to(rejected))
+                    .route("/unavailable", web::get().to(unavailable))
                     .route("/slow", web::get().to(slow))
                     .route("/stream", web::get().to(stream))
                     .route("/slow-stream", web::get().to(slow_stream))
@@ -271,6 +288,16 @@ async fn run_suite(label: &str, addr: std::net::SocketAddr) -> BTreeMap<&'static
             .status,
         503
     );
+    // handler errors, as each framework's handlers return them: a client error and a 503
+    for (path, case, status) in [
+        ("/rejected", "rejected", 400),
+        ("/unavailable", "unavailable", 503),
+    ] {
+        let r = send(&mut client, body(get(path, &ev(case)), ""))
+            .await
+            .unwrap();
+        assert_eq!(r.status, status, "{label} {case}");
+    }
     // panic: the connection goes away, the server keeps serving
     let _ = send(&mut client, body(get("/boom", &ev("panic")), "")).await;
     // streaming
@@ -316,10 +343,12 @@ async fn run_suite(label: &str, addr: std::net::SocketAddr) -> BTreeMap<&'static
         .unwrap();
     assert_eq!(r.status, 503);
 
-    let cases: [(&'static str, usize); 10] = [
+    let cases: [(&'static str, usize); 12] = [
         ("ids", 2),
         ("fallback", 2),
         ("fail", 1),
+        ("rejected", 1),
+        ("unavailable", 1),
         ("panic", 1),
         ("stream", 4),
         ("spoof", 2),
@@ -392,6 +421,28 @@ fn check_expectations(label: &str, runs: &BTreeMap<&'static str, Observed>) {
         Some(Val::Int(503))
     );
     assert_eq!(runs["fail"].span_status, 2);
+
+    // One rule for both frameworks: the response the client gets decides (4xx is the
+    // client's error, not the run's; 5xx fails it with the status code as error.type).
+    assert_eq!(
+        status("rejected"),
+        "Str(\"success\")",
+        "{}",
+        ctx("rejected")
+    );
+    assert_eq!(attr("rejected", "error.type"), None);
+    assert_eq!(
+        attr("rejected", "http.response.status_code"),
+        Some(Val::Int(400))
+    );
+    assert_eq!(runs["rejected"].span_status, 1);
+    assert_eq!(status("unavailable"), "Str(\"failure\")");
+    assert_eq!(attr("unavailable", "error.type"), s("503"));
+    assert_eq!(
+        attr("unavailable", "http.response.status_code"),
+        Some(Val::Int(503))
+    );
+    assert_eq!(runs["unavailable"].span_status, 2);
 
     assert_eq!(status("panic"), "Str(\"failure\")", "{}", ctx("panic"));
     assert_eq!(
@@ -843,6 +894,116 @@ async fn panicking_callbacks_are_caught() {
         .unwrap();
         assert_eq!((r.status, r.body.as_str()), (200, "served"), "{label}");
         assert!(!r.headers.contains_key("x-botanu-run-id"), "{label}");
+    }
+    drop(actix);
+}
+
+/// The business says the run failed, in a response header: a classifier of the app's own.
+struct HeaderSaysFailed;
+
+impl botanu_axum::classify::ClassifyResponse for HeaderSaysFailed {
+    fn classify(
+        &self,
+        status: u16,
+        headers: &dyn botanu_axum::classify::Extractor,
+    ) -> botanu_axum::classify::ResponseClass {
+        use botanu_axum::classify::{ResponseClass, StatusInRangeAsFailures};
+        if headers.get("x-run-outcome") == Some("failed") {
+            return ResponseClass::Failure("business_failure".into());
+        }
+        StatusInRangeAsFailures::new(400..=599).classify(status, headers)
+    }
+}
+
+/// The response classifier is the app's to choose, and both adapters apply it the same way:
+/// a 404 fails the run when 4xx count as failures, a response header read by the app's own
+/// classifier fails a 200, a 204 stays a success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classifier_decides_the_same_for_both_adapters() {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+
+    let env = TestEnv::get();
+    const CLASSIFIED: &str = "Classified";
+    let axum_app = axum::Router::new()
+        .route(
+            "/missing",
+            axum::routing::get(|| async { http::StatusCode::NOT_FOUND }),
+        )
+        .route(
+            "/soft",
+            axum::routing::get(|| async { ([("x-run-outcome", "failed")], "done, badly") }),
+        )
+        .route(
+            "/empty",
+            axum::routing::get(|| async { http::StatusCode::NO_CONTENT }),
+        )
+        .layer(
+            botanu_axum::BotanuLayer::workflow(CLASSIFIED)
+                .event_id(botanu_axum::extract::query("e"))
+                .classify(HeaderSaysFailed),
+        );
+    let axum_addr = serve(axum_app).await;
+    let actix = ActixServer::start(|listener| {
+        Ok(HttpServer::new(|| {
+            App::new()
+                .wrap(
+                    botanu_actix::Botanu::workflow(CLASSIFIED)
+                        .event_id(botanu_actix::extract::query("e"))
+                        .classify(HeaderSaysFailed),
+                )
+                .route(
+                    "/missing",
+                    web::get().to(|| async { HttpResponse::NotFound().finish() }),
+                )
+                .route(
+                    "/soft",
+                    web::get().to(|| async {
+                        HttpResponse::Ok()
+                            .insert_header(("x-run-outcome", "failed"))
+                            .body("done, badly")
+                    }),
+                )
+                .route(
+                    "/empty",
+                    web::get().to(|| async { HttpResponse::NoContent().finish() }),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run())
+    });
+    let mut client = loopback_client();
+    for (label, addr) in [("axum", axum_addr), ("actix", actix.addr())] {
+        for (path, code, status, error_type) in [
+            ("/missing", 404, "failure", Some("404")),
+            ("/soft", 200, "failure", Some("business_failure")),
+            ("/empty", 204, "success", None),
+        ] {
+            let event = format!("{label}-classified-{}", &path[1..]);
+            let r = send(
+                &mut client,
+                body(
+                    request("GET", &format!("http://{addr}{path}?e={event}")),
+                    "",
+                ),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status, code, "{label} {path}");
+            let (run, _) = env.run("botanu.run/Classified", &event, 1);
+            assert_eq!(
+                completed_attr(&run, "status").as_deref(),
+                Some(status),
+                "{label} {path}"
+            );
+            assert_eq!(run.attr("error.type"), error_type, "{label} {path}");
+            assert_eq!(
+                run.attributes.get("http.response.status_code"),
+                Some(&Val::Int(i64::from(code))),
+                "{label} {path}"
+            );
+        }
     }
     drop(actix);
 }

@@ -132,9 +132,9 @@ fn migrated_pipeline_keeps_users_spans_and_botanu_gets_all() {
         botanu.describe()
     );
     for _ in 0..2 {
-        botanu_core::lifecycle::RunSpec::new("Support")
+        botanu_core::adapter::RunSpec::new("Support")
             .start(&Context::new())
-            .finish(botanu_core::lifecycle::RunEnd::new(
+            .finish(botanu_core::adapter::RunEnd::new(
                 botanu_core::RunStatus::Success,
             ));
     }

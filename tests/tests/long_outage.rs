@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use botanu_core::lifecycle::{RunEnd, RunSpec};
+use botanu_core::adapter::{RunEnd, RunSpec};
 use botanu_core::{BotanuConfig, RunStatus};
 use botanu_tests::receiver::Receiver;
 use botanu_tests::{poll_until, LogCapture};

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::routing::get;
 use axum::Router;
-use botanu_core::lifecycle::{RunEnd, RunSpec};
+use botanu_core::adapter::{RunEnd, RunSpec};
 use botanu_core::{BotanuPropagation, RunContext, RunStatus};
 use botanu_tests::env::TestEnv;
 use botanu_tests::http::{echo_propagation, serve};

@@ -24,7 +24,7 @@ impl std::fmt::Display for QuotaExceeded {
 }
 
 type RouteFn = fn(&http::request::Parts) -> Option<String>;
-type TowerLayer = BotanuLayer<extract::Header, extract::NoExtractor, extract::NoExtractor, RouteFn>;
+type TowerLayer = BotanuLayer;
 
 fn custom_route(_: &http::request::Parts) -> Option<String> {
     Some("/custom/{route}".to_owned())

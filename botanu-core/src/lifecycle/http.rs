@@ -1,0 +1,664 @@
+//! The HTTP adapter kit: what every HTTP framework adapter needs, written once. An adapter
+//! names its request type ([`Framework`]), holds an [`HttpRuns`] (the builder users
+//! configure), calls [`HttpRuns::start`] per request, polls the handler with
+//! [`RequestRun::poll`], turns the response head into a [`ResponseRun`] and polls the body
+//! with [`ResponseRun::poll_body`]. Ids, skip rules, trust, response classification and the
+//! `error.type` rule are decided here, so every adapter records the same run for the same
+//! request.
+
+use std::borrow::Cow;
+use std::ops::RangeInclusive;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use opentelemetry::propagation::Extractor;
+use opentelemetry::{Context, KeyValue};
+
+use super::guard::{error_class_of, guard_callback, poll_in_run};
+use super::{ActiveRun, RunEnd, RunSpec};
+use crate::run::{RunContext, RunStatus};
+
+/// Response header naming the run (`x-botanu-run-id`).
+pub const RUN_ID_HEADER: &str = "x-botanu-run-id";
+
+/// An HTTP framework's request head, as the kit reads it. Implemented by a marker type of the
+/// adapter (e.g. [`Http`] for `http::request::Parts`, `botanu_actix::Actix` for actix-web's
+/// `HttpRequest`).
+pub trait Framework: 'static {
+    /// What extractors see: the request head, never the body.
+    type Request: ?Sized + 'static;
+    /// Whether [`route`](Self::route) knows a request's route before the handler runs; requests
+    /// with no route are then served without a run (unless the app says otherwise).
+    const KNOWS_ROUTES: bool = false;
+    /// The value of header `name` (lowercase); `None` when absent or not visible ASCII.
+    fn header<'r>(req: &'r Self::Request, name: &str) -> Option<&'r str>;
+    /// The names of the request's headers.
+    fn header_names(req: &Self::Request) -> Vec<&str>;
+    /// The request method (`GET`, `POST`, …).
+    fn method(req: &Self::Request) -> &str;
+    /// The request path, without the query.
+    fn path(req: &Self::Request) -> &str;
+    /// The query string, without `?`.
+    fn query(req: &Self::Request) -> Option<&str>;
+    /// The route template the framework matched (never the raw path), when it knows one.
+    fn route(_req: &Self::Request) -> Option<String> {
+        None
+    }
+}
+
+/// [`Framework`] for `http::request::Parts`: Tower, hyper, axum.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Http;
+
+impl Framework for Http {
+    type Request = http::request::Parts;
+
+    fn header<'r>(req: &'r Self::Request, name: &str) -> Option<&'r str> {
+        req.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    fn header_names(req: &Self::Request) -> Vec<&str> {
+        req.headers.keys().map(http::HeaderName::as_str).collect()
+    }
+    fn method(req: &Self::Request) -> &str {
+        req.method.as_str()
+    }
+    fn path(req: &Self::Request) -> &str {
+        req.uri.path()
+    }
+    fn query(req: &Self::Request) -> Option<&str> {
+        req.uri.query()
+    }
+}
+
+/// Finds one value (an event, customer or tenant id, a route) in a request head.
+///
+/// Any `Fn(&Request) -> Option<String> + Send + Sync` closure is an extractor;
+/// [`header`] and [`query`] are ready-made, and adapters add their own (path parameters).
+pub trait Extract<F: Framework>: Send + Sync + 'static {
+    /// The value, if the request has one.
+    fn extract(&self, req: &F::Request) -> Option<String>;
+}
+
+impl<F, X> Extract<F> for X
+where
+    F: Framework,
+    X: Fn(&F::Request) -> Option<String> + Send + Sync + 'static,
+{
+    fn extract(&self, req: &F::Request) -> Option<String> {
+        self(req)
+    }
+}
+
+/// The value of a request header, trimmed (non-UTF-8 or empty values count as absent).
+#[derive(Debug, Clone, Copy)]
+pub struct Header(&'static str);
+
+/// Extracts the value of header `name`.
+///
+/// # Panics
+/// If `name` is not a valid lowercase header name: a programming error caught at startup.
+pub fn header(name: &'static str) -> Header {
+    // Validates `name` (http's own rules): panics here, not on a request.
+    let _ = http::HeaderName::from_static(name);
+    Header(name)
+}
+
+impl<F: Framework> Extract<F> for Header {
+    fn extract(&self, req: &F::Request) -> Option<String> {
+        F::header(req, self.0)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// The value of a query-string parameter, percent-decoded (`+` as space).
+#[derive(Debug, Clone, Copy)]
+pub struct Query(&'static str);
+
+/// Extracts the value of query parameter `name`.
+pub fn query(name: &'static str) -> Query {
+    Query(name)
+}
+
+impl<F: Framework> Extract<F> for Query {
+    fn extract(&self, req: &F::Request) -> Option<String> {
+        query_param(F::query(req)?, self.0)
+    }
+}
+
+/// The value of parameter `name` in a URL query string, percent-decoded with `+` as space;
+/// `None` when absent or empty.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k) == name)
+            .then(|| decode(v))
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// How a response ends its run: the one rule every adapter applies, pluggable like
+/// tower-http's `ClassifyResponse`.
+pub trait ClassifyResponse: Send + Sync + 'static {
+    /// The class of a response with this status and these headers.
+    fn classify(&self, status: u16, headers: &dyn Extractor) -> ResponseClass;
+}
+
+/// What a [`ClassifyResponse`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseClass {
+    /// The run succeeded.
+    Success,
+    /// The run failed; the value is its `error.type` (for HTTP, the status code).
+    Failure(Cow<'static, str>),
+}
+
+/// The default classifier: 5xx responses fail the run (`error.type` = the status code), as
+/// OpenTelemetry's HTTP server conventions say; 4xx are the client's error, not the run's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerErrorsAsFailures;
+
+impl ClassifyResponse for ServerErrorsAsFailures {
+    fn classify(&self, status: u16, headers: &dyn Extractor) -> ResponseClass {
+        StatusInRangeAsFailures::new(500..=599).classify(status, headers)
+    }
+}
+
+/// Responses with a status in a range fail the run (`error.type` = the status code), e.g.
+/// `StatusInRangeAsFailures::new(400..=599)` to count client errors as failures too.
+///
+/// ```
+/// use botanu_core::adapter::classify::{ClassifyResponse, ResponseClass, StatusInRangeAsFailures};
+/// let c = StatusInRangeAsFailures::new(400..=599);
+/// let none = std::collections::HashMap::<String, String>::new();
+/// assert_eq!(c.classify(404, &none), ResponseClass::Failure("404".into()));
+/// assert_eq!(c.classify(302, &none), ResponseClass::Success);
+/// ```
+#[derive(Debug, Clone)]
+pub struct StatusInRangeAsFailures(RangeInclusive<u16>);
+
+impl StatusInRangeAsFailures {
+    /// Statuses in `range` are failures.
+    pub fn new(range: RangeInclusive<u16>) -> Self {
+        StatusInRangeAsFailures(range)
+    }
+}
+
+impl ClassifyResponse for StatusInRangeAsFailures {
+    fn classify(&self, status: u16, _headers: &dyn Extractor) -> ResponseClass {
+        if self.0.contains(&status) {
+            ResponseClass::Failure(Cow::Owned(status.to_string()))
+        } else {
+            ResponseClass::Success
+        }
+    }
+}
+
+type Slot<F> = Option<Arc<dyn Extract<F>>>;
+type SkipFn<F> = Arc<dyn Fn(&<F as Framework>::Request) -> bool + Send + Sync>;
+
+/// What a request's run starts from: the workflow, the extractors and the rules. Adapters
+/// hold one inside the type users build (`BotanuLayer`, `Botanu`) and expose its builder
+/// methods; cloning it is one reference count.
+#[must_use]
+pub struct HttpRuns<F: Framework> {
+    settings: Arc<Settings<F>>,
+}
+
+struct Settings<F: Framework> {
+    workflow: Arc<str>,
+    event_id: Slot<F>,
+    customer_id: Slot<F>,
+    tenant_id: Slot<F>,
+    route: Slot<F>,
+    trust_inbound: bool,
+    run_id_header: bool,
+    skip_unmatched: bool,
+    skip: Option<SkipFn<F>>,
+    classify: Arc<dyn ClassifyResponse>,
+}
+
+impl<F: Framework> Clone for Settings<F> {
+    fn clone(&self) -> Self {
+        Settings {
+            workflow: self.workflow.clone(),
+            event_id: self.event_id.clone(),
+            customer_id: self.customer_id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            route: self.route.clone(),
+            trust_inbound: self.trust_inbound,
+            run_id_header: self.run_id_header,
+            skip_unmatched: self.skip_unmatched,
+            skip: self.skip.clone(),
+            classify: self.classify.clone(),
+        }
+    }
+}
+
+impl<F: Framework> Clone for HttpRuns<F> {
+    fn clone(&self) -> Self {
+        HttpRuns {
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<F: Framework> std::fmt::Debug for HttpRuns<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &*self.settings;
+        f.debug_struct("HttpRuns")
+            .field("workflow", &s.workflow)
+            .field("event_id", &s.event_id.is_some())
+            .field("customer_id", &s.customer_id.is_some())
+            .field("tenant_id", &s.tenant_id.is_some())
+            .field("route", &s.route.is_some())
+            .field("trust_inbound", &s.trust_inbound)
+            .field("run_id_header", &s.run_id_header)
+            .field("skip_unmatched", &s.skip_unmatched)
+            .field("skip", &s.skip.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Framework> HttpRuns<F> {
+    /// Runs of `workflow`, with no extractor, untrusted callers, the `x-botanu-run-id`
+    /// response header, and 5xx as failures. Has no side effect: botanu is installed (from
+    /// the environment, unless the app installed it) when the first request is served.
+    pub fn new(workflow: impl Into<String>) -> Self {
+        HttpRuns {
+            settings: Arc::new(Settings {
+                workflow: workflow.into().into(),
+                event_id: None,
+                customer_id: None,
+                tenant_id: None,
+                route: None,
+                trust_inbound: false,
+                run_id_header: true,
+                skip_unmatched: F::KNOWS_ROUTES,
+                skip: None,
+                classify: Arc::new(ServerErrorsAsFailures),
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Settings<F>)) -> Self {
+        f(Arc::make_mut(&mut self.settings));
+        self
+    }
+
+    /// The workflow's name.
+    pub fn workflow(&self) -> &str {
+        &self.settings.workflow
+    }
+    /// Sets the event id extractor.
+    pub fn event_id(self, extractor: impl Extract<F>) -> Self {
+        self.edit(|s| s.event_id = Some(Arc::new(extractor)))
+    }
+    /// Sets the customer id extractor.
+    pub fn customer_id(self, extractor: impl Extract<F>) -> Self {
+        self.edit(|s| s.customer_id = Some(Arc::new(extractor)))
+    }
+    /// Sets the tenant id extractor.
+    pub fn tenant_id(self, extractor: impl Extract<F>) -> Self {
+        self.edit(|s| s.tenant_id = Some(Arc::new(extractor)))
+    }
+    /// Sets the route extractor; requests it finds no route for are then served without a
+    /// run (see [`runs_for_unmatched`](Self::runs_for_unmatched)).
+    pub fn route(self, extractor: impl Extract<F>) -> Self {
+        self.edit(|s| {
+            s.route = Some(Arc::new(extractor));
+            s.skip_unmatched = true;
+        })
+    }
+    /// Whether callers are trusted to say whose work a request is.
+    pub fn trust_inbound(self, trust: bool) -> Self {
+        self.edit(|s| s.trust_inbound = trust)
+    }
+    /// Whether responses carry [`RUN_ID_HEADER`].
+    pub fn run_id_header(self, enabled: bool) -> Self {
+        self.edit(|s| s.run_id_header = enabled)
+    }
+    /// Requests for which `predicate` is true are served without a run.
+    pub fn skip(self, predicate: impl Fn(&F::Request) -> bool + Send + Sync + 'static) -> Self {
+        self.edit(|s| s.skip = Some(Arc::new(predicate)))
+    }
+    /// Whether requests no route matched are runs.
+    pub fn runs_for_unmatched(self, runs: bool) -> Self {
+        self.edit(|s| s.skip_unmatched = !runs)
+    }
+    /// How responses end their run (default [`ServerErrorsAsFailures`]).
+    pub fn classify(self, classifier: impl ClassifyResponse) -> Self {
+        self.edit(|s| s.classify = Arc::new(classifier))
+    }
+
+    /// Starts the run of a request, or `None` when it is served without one: botanu disabled
+    /// or not installable, the skip predicate, or no route while unmatched requests are
+    /// skipped. Installs botanu from the environment on the first request when nothing
+    /// installed it. The app's callbacks run guarded: a panic is logged and counts as "no
+    /// value" (a panicking skip predicate skips).
+    pub fn start(&self, req: &F::Request) -> Option<RequestRun> {
+        if !crate::install::active_or_install() {
+            return None;
+        }
+        let s = &*self.settings;
+        let route = match &s.route {
+            Some(x) => guard_callback("route extractor", || x.extract(req)).flatten(),
+            None => F::route(req),
+        };
+        let skipped = (s.skip_unmatched && route.is_none())
+            || s.skip
+                .as_ref()
+                .is_some_and(|p| guard_callback("skip predicate", || p(req)).unwrap_or(true));
+        if skipped {
+            return None;
+        }
+        let id = |what: &'static str, x: &Slot<F>| {
+            x.as_ref()
+                .and_then(|x| guard_callback(what, || x.extract(req)).flatten())
+        };
+        let route_known = route.is_some();
+        let active = RunSpec::new(s.workflow.clone())
+            .event_id(id("event_id extractor", &s.event_id))
+            .customer_id(id("customer_id extractor", &s.customer_id))
+            .tenant_id(id("tenant_id extractor", &s.tenant_id))
+            .fallback_event_id(F::header(req, "x-request-id").map(str::to_owned))
+            .trust_inbound(s.trust_inbound)
+            .extractors(
+                s.event_id.is_some(),
+                s.customer_id.is_some(),
+                s.tenant_id.is_some(),
+            )
+            .attributes(http_request_attributes(F::method(req), F::path(req), route))
+            .start_request(&RequestHeaders::<F>(req));
+        Some(RequestRun {
+            cx: active.context().clone(),
+            active,
+            run_id_header: s.run_id_header,
+            route_known,
+            classify: s.classify.clone(),
+        })
+    }
+}
+
+/// A request's headers as an OpenTelemetry [`Extractor`].
+struct RequestHeaders<'r, F: Framework>(&'r F::Request);
+
+impl<F: Framework> Extractor for RequestHeaders<'_, F> {
+    fn get(&self, key: &str) -> Option<&str> {
+        F::header(self.0, key)
+    }
+    fn keys(&self) -> Vec<&str> {
+        F::header_names(self.0)
+    }
+}
+
+/// The run-span attributes of an HTTP request (`http.request.method`, `url.path`, and
+/// `http.route` when the route template is known).
+fn http_request_attributes(method: &str, path: &str, route: Option<String>) -> Vec<KeyValue> {
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", static_method(method)),
+        KeyValue::new("url.path", path.to_owned()),
+    ];
+    if let Some(route) = route {
+        attributes.push(KeyValue::new("http.route", route));
+    }
+    attributes
+}
+
+/// Standard method names as static strings (no allocation per request); others are copied.
+fn static_method(method: &str) -> opentelemetry::StringValue {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().find(|m| **m == method) {
+        Some(m) => (*m).into(),
+        None => method.to_owned().into(),
+    }
+}
+
+/// A request's run while the handler runs (between [`HttpRuns::start`] and the response
+/// head). Dropped without an answer, the run ends as canceled.
+#[derive(Debug)]
+pub struct RequestRun {
+    active: ActiveRun,
+    cx: Context,
+    run_id_header: bool,
+    route_known: bool,
+    classify: Arc<dyn ClassifyResponse>,
+}
+
+impl std::fmt::Debug for dyn ClassifyResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClassifyResponse")
+    }
+}
+
+impl RequestRun {
+    /// The run (adapters put a clone in the request's extensions for handlers).
+    pub fn run(&self) -> &RunContext {
+        self.active.run()
+    }
+
+    /// The run's context: call the inner service and poll its future under it.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Whether the route was known when the run started; when not, an adapter whose framework
+    /// routes later adds `http.route` with [`ResponseRun::add_attribute`].
+    pub fn route_known(&self) -> bool {
+        self.route_known
+    }
+
+    /// The value of the [`RUN_ID_HEADER`] response header, when the app wants it.
+    pub fn run_id_header(&self) -> Option<&str> {
+        self.run_id_header.then(|| self.active.run().run_id())
+    }
+
+    /// Polls the handler's future (`poll`) under the run held in `slot`. If the handler
+    /// panics, the run ends as a failure (`error.type` = `panic`) and the panic continues.
+    pub fn poll<T>(slot: &mut Option<RequestRun>, poll: impl FnOnce() -> T) -> T {
+        let Some(cx) = slot.as_ref().map(|r| r.cx.clone()) else {
+            return poll();
+        };
+        poll_in_run(&cx, poll, || slot.take().map(|r| r.active))
+    }
+
+    /// The service failed without a response (the connection is closed): the run fails with
+    /// `error.type` = the error's type name (`E`, without module paths).
+    pub fn fail<E: ?Sized>(self, message: Option<String>) {
+        let mut end = RunEnd::failure(error_class_of::<E>());
+        if let Some(m) = message {
+            end = end.message(m);
+        }
+        self.active.finish(end);
+    }
+
+    /// The response head is known: the run continues while the body streams. `headers` are
+    /// the response's (a classifier may read them).
+    pub fn respond(self, status: u16, headers: &dyn Extractor) -> ResponseRun {
+        let class = self.classify.classify(status, headers);
+        ResponseRun {
+            active: Some(self.active),
+            status,
+            class,
+            message: None,
+            attributes: Vec::new(),
+        }
+    }
+}
+
+/// The tail of an HTTP run once the response head is known: it ends the run exactly once when
+/// the response body ends (the classifier's verdict, or failure for a body error) and as
+/// canceled when dropped before that (the client went away). `http.response.status_code` is
+/// recorded in every case.
+#[derive(Debug)]
+pub struct ResponseRun {
+    active: Option<ActiveRun>,
+    status: u16,
+    class: ResponseClass,
+    message: Option<String>,
+    attributes: Vec<KeyValue>,
+}
+
+impl ResponseRun {
+    /// The run's context while the run is open.
+    pub fn context(&self) -> Option<&Context> {
+        self.active.as_ref().map(ActiveRun::context)
+    }
+
+    /// An attribute written when the run ends (e.g. a route only known after routing).
+    pub fn add_attribute(&mut self, kv: KeyValue) {
+        self.attributes.push(kv);
+    }
+
+    /// The message of the span status if the run fails (default `HTTP {status}`).
+    pub fn set_message(&mut self, message: String) {
+        self.message = Some(message);
+    }
+
+    /// The body ended (or there is none): the classifier's verdict.
+    pub fn end(&mut self) {
+        let end = match &self.class {
+            ResponseClass::Success => RunEnd::new(RunStatus::Success),
+            ResponseClass::Failure(error_type) => {
+                let message = self
+                    .message
+                    .take()
+                    .unwrap_or_else(|| format!("HTTP {}", self.status));
+                RunEnd::failure(error_type.clone()).message(message)
+            }
+        };
+        self.finish(end);
+    }
+
+    /// Polls one piece of the response body (`poll` on `body`) under the run held in `slot`,
+    /// and ends the run when the stream ends (`None`, or a piece after which `ended` says so) or
+    /// fails (`error.type` = the body error's type name).
+    pub fn poll_body<B: ?Sized, T, E>(
+        slot: &mut Option<ResponseRun>,
+        mut body: Pin<&mut B>,
+        poll: impl FnOnce(Pin<&mut B>) -> Poll<Option<Result<T, E>>>,
+        ended: impl FnOnce(&B) -> bool,
+    ) -> Poll<Option<Result<T, E>>> {
+        let Some(cx) = slot.as_ref().and_then(ResponseRun::context).cloned() else {
+            return poll(body);
+        };
+        let polled = {
+            let _inside = cx.attach();
+            poll(body.as_mut())
+        };
+        if let Some(run) = slot.as_mut() {
+            match &polled {
+                Poll::Ready(None) => run.end(),
+                Poll::Ready(Some(Err(_))) => run
+                    .finish(RunEnd::failure(error_class_of::<E>()).message("response body failed")),
+                Poll::Ready(Some(Ok(_))) if ended(&body) => run.end(),
+                _ => {}
+            }
+        }
+        polled
+    }
+
+    fn finish(&mut self, mut end: RunEnd) {
+        if let Some(active) = self.active.take() {
+            end = end.attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(self.status),
+            ));
+            for kv in self.attributes.drain(..) {
+                end = end.attribute(kv);
+            }
+            active.finish(end);
+        }
+    }
+}
+
+impl Drop for ResponseRun {
+    fn drop(&mut self) {
+        self.finish(
+            RunEnd::new(RunStatus::Canceled)
+                .message("response body dropped before its end (client went away)"),
+        );
+    }
+}
+
+/// Response headers when there are none to read (e.g. an error turned into a response later).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHeaders;
+
+impl Extractor for NoHeaders {
+    fn get(&self, _key: &str) -> Option<&str> {
+        None
+    }
+    fn keys(&self) -> Vec<&str> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str) -> http::request::Parts {
+        http::Request::builder()
+            .uri(uri)
+            .header("x-customer-id", " acme ")
+            .header("x-empty", "")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    fn get<X: Extract<Http>>(x: X, p: &http::request::Parts) -> Option<String> {
+        x.extract(p)
+    }
+
+    #[test]
+    fn headers_and_queries() {
+        let p = parts("/t?customer=a%20b+c&x=1&flag&bad=%zz&end=%4");
+        assert_eq!(get(header("x-customer-id"), &p).as_deref(), Some("acme"));
+        assert_eq!(get(header("x-empty"), &p), None);
+        assert_eq!(get(header("x-missing"), &p), None);
+        assert_eq!(get(query("customer"), &p).as_deref(), Some("a b c"));
+        assert_eq!(get(query("x"), &p).as_deref(), Some("1"));
+        assert_eq!(get(query("flag"), &p), None);
+        assert_eq!(get(query("bad"), &p).as_deref(), Some("%zz"));
+        assert_eq!(get(query("end"), &p).as_deref(), Some("%4"));
+        assert_eq!(get(query("nope"), &parts("/t")), None);
+        let closure = |p: &http::request::Parts| Some(p.uri.path().to_owned());
+        assert_eq!(get(closure, &p).as_deref(), Some("/t"));
+    }
+
+    #[test]
+    #[should_panic]
+    fn an_invalid_header_name_panics_at_build_time() {
+        let _ = header("Not A Header");
+    }
+
+    #[test]
+    fn classifiers() {
+        let none = NoHeaders;
+        let default = ServerErrorsAsFailures;
+        assert_eq!(default.classify(200, &none), ResponseClass::Success);
+        assert_eq!(default.classify(404, &none), ResponseClass::Success);
+        assert_eq!(
+            default.classify(503, &none),
+            ResponseClass::Failure("503".into())
+        );
+        let strict = StatusInRangeAsFailures::new(400..=599);
+        assert_eq!(
+            strict.classify(429, &none),
+            ResponseClass::Failure("429".into())
+        );
+        assert_eq!(strict.classify(399, &none), ResponseClass::Success);
+    }
+}
