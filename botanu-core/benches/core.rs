@@ -10,7 +10,7 @@ mod common;
 
 use std::hint::black_box;
 
-use botanu_core::baggage::encode_header;
+use botanu_core::propagation::encode_header;
 use botanu_core::{RunContext, RunContextEnricher, SampledSpanProcessor};
 use common::Noop;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -204,10 +204,10 @@ fn capture(c: &mut Criterion) {
     let huge = "退款政策是什么？".repeat(1 << 17); // ~3 MB, 1M characters
     let mut g = c.benchmark_group("capture (cut, scrub, cut)");
     g.bench_function("4,096 characters (baseline)", |b| {
-        b.iter(|| botanu_core::capture::prepare_with(black_box(&small), 4096, Some(&scrubber)))
+        b.iter(|| botanu_core::__bench::prepare_with(black_box(&small), 4096, Some(&scrubber)))
     });
     g.bench_function("1,048,576 characters", |b| {
-        b.iter(|| botanu_core::capture::prepare_with(black_box(&huge), 4096, Some(&scrubber)))
+        b.iter(|| botanu_core::__bench::prepare_with(black_box(&huge), 4096, Some(&scrubber)))
     });
     // Text made to keep the patterns busy: near-miss card and phone digits, address-like and
     // IPv6-like runs, `Bearer` with short tokens.
@@ -219,7 +219,7 @@ fn capture(c: &mut Criterion) {
     ] {
         let text: String = unit.chars().cycle().take(4096).collect();
         g.bench_function(format!("4,096 characters, {name}"), |b| {
-            b.iter(|| botanu_core::capture::prepare_with(black_box(&text), 4096, Some(&scrubber)))
+            b.iter(|| botanu_core::__bench::prepare_with(black_box(&text), 4096, Some(&scrubber)))
         });
     }
     g.finish();

@@ -4,32 +4,18 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
-pub mod baggage;
-pub mod capture;
-pub mod config;
-pub mod data;
-mod enricher;
+mod config;
 mod error;
-mod export;
-mod install;
 mod lifecycle;
-pub mod llm;
-#[cfg(feature = "reqwest")]
-mod outbound_reqwest;
-mod outcome;
-mod own_span;
+mod otel;
 pub mod pii;
-mod pipeline;
 pub mod propagation;
-pub mod run;
-mod sampling;
-mod scope;
-mod spawn;
-#[cfg(feature = "tracing")]
-mod tracing_bridge;
-mod tracking;
+mod run;
+pub mod semconv;
+mod track;
 
-pub use baggage::{BaggageLookup, BaggagePropagator};
+pub use track::{data, llm};
+
 /// Makes each call of a function one botanu run — the Rust form of the reference SDK's
 /// `@botanu_workflow` decorator.
 ///
@@ -61,42 +47,45 @@ pub use baggage::{BaggageLookup, BaggagePropagator};
 pub use botanu_macros::workflow;
 pub use config::BotanuConfig;
 pub use data::{track_db_operation, track_messaging_operation, track_storage_operation};
-pub use enricher::RunContextEnricher;
 pub use error::{Error, Incomplete};
-pub use export::ExportStats;
-pub use install::{
+pub use lifecycle::scope::{workflow, RunResult, ScopeFuture, WorkflowScope};
+pub use llm::{track_llm, track_tool_call};
+pub use otel::enricher::RunContextEnricher;
+pub use otel::export::ExportStats;
+pub use otel::install::{
     enable, enable_with, shutdown_guard, tracer, Botanu, BotanuBuilder, Mode, ShutdownGuard,
     SCOPE_NAME,
 };
-pub use llm::{track_llm, track_tool_call};
-#[cfg(feature = "reqwest")]
-pub use outbound_reqwest::BotanuPropagation;
-pub use outcome::{emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome};
+pub use otel::sampling::{PreservingSampler, SampledSpanProcessor};
+#[cfg(feature = "tracing")]
+pub use otel::tracing_bridge::tracing_layer;
+pub use propagation::baggage::BaggagePropagator;
+pub use run::outcome::{
+    emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome,
+};
+pub use run::spawn::InCurrentRun;
+#[cfg(feature = "tokio")]
+pub use run::spawn::{spawn, spawn_blocking};
 pub use run::{
     default_environment, new_run_id, set_default_environment, RunContext, RunContextBuilder,
     RunOutcome, RunStatus,
 };
-pub use sampling::{PreservingSampler, SampledSpanProcessor};
-pub use scope::{workflow, RunResult, ScopeFuture, WorkflowScope};
-pub use spawn::InCurrentRun;
-#[cfg(feature = "tokio")]
-pub use spawn::{spawn, spawn_blocking};
-#[cfg(feature = "tracing")]
-pub use tracing_bridge::tracing_layer;
+#[cfg(feature = "reqwest")]
+pub use track::reqwest::BotanuPropagation;
 
-/// Internals the benchmarks measure (feature `__bench`). Not part of the API: no stability,
-/// no semver.
+/// Internals the benchmarks measure and the fuzz targets drive (feature `__bench`). Not part of
+/// the API: no stability, no semver.
 #[cfg(feature = "__bench")]
 #[doc(hidden)]
 pub mod __bench {
     /// botanu's direct OTLP encoder.
     #[derive(Debug)]
-    pub struct Encoder(crate::export::Encoder);
+    pub struct Encoder(crate::otel::export::Encoder);
 
     impl Encoder {
         /// An encoder for spans of `resource`.
         pub fn new(resource: &opentelemetry_sdk::Resource) -> Self {
-            Encoder(crate::export::Encoder::new(resource))
+            Encoder(crate::otel::export::Encoder::new(resource))
         }
 
         /// Encodes `spans` into requests of at most `limit` bytes; returns the bytes written.
@@ -109,5 +98,19 @@ pub mod __bench {
             self.0.encode(spans, limit, |body, _| total += body.len());
             total
         }
+    }
+
+    /// Content capture's cut and scrub of `text` (see `llm::call`'s content capture).
+    pub fn prepare_with(
+        text: &str,
+        max_chars: usize,
+        scrubber: Option<&crate::pii::Scrubber>,
+    ) -> Option<String> {
+        crate::track::capture::prepare_with(text, max_chars, scrubber)
+    }
+
+    /// The traces endpoint `config` exports to, or the configuration error.
+    pub fn traces_endpoint(config: &crate::BotanuConfig) -> Result<String, crate::Error> {
+        config.resolve().map(|r| r.traces_endpoint)
     }
 }

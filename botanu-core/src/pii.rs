@@ -1,5 +1,5 @@
-//! In-process PII scrubbing of captured content (reference §12.4), applied **before** text is
-//! written on a span and before it is truncated.
+//! In-process PII scrubbing of captured content (named as in the reference Python SDK), applied
+//! **before** text is written on a span and before it is truncated.
 //!
 //! Twenty-three built-in categories, applied in this order: `private_key`, `bearer_token`,
 //! `basic_auth`, `jwt`, `aws_access_key`, `aws_secret_key`, `github_token`, `gitlab_token`,
@@ -104,7 +104,8 @@ const BUILT_INS: [(&str, &str); 23] = [
 ];
 
 /// The names of the built-in categories, in application order.
-pub fn built_in_names() -> impl Iterator<Item = &'static str> {
+#[cfg(test)]
+pub(crate) fn built_in_names() -> impl Iterator<Item = &'static str> {
     BUILT_INS.iter().map(|(name, _)| *name)
 }
 
@@ -223,7 +224,7 @@ impl Scrubber {
 }
 
 /// The Luhn check of the decimal digits in `s` (13–19 digits).
-pub fn luhn_valid(s: &str) -> bool {
+pub(crate) fn luhn_valid(s: &str) -> bool {
     let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
     if !(13..=19).contains(&digits.len()) {
         return false;
@@ -249,7 +250,7 @@ pub fn luhn_valid(s: &str) -> bool {
 }
 
 /// The first `max_chars` characters (Unicode scalar values) of `text`.
-pub fn truncate_chars(text: &str, max_chars: usize) -> &str {
+pub(crate) fn truncate_chars(text: &str, max_chars: usize) -> &str {
     match text.char_indices().nth(max_chars) {
         Some((byte, _)) => &text[..byte],
         None => text,

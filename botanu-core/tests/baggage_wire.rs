@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use botanu_core::baggage::{decode_header, encode_header, MAX_HEADER_BYTES};
+use botanu_core::propagation::{decode_header, encode_header, MAX_HEADER_BYTES};
 use botanu_core::{BaggagePropagator, RunContext};
 use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::propagation::TextMapPropagator;

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use botanu_core::run::resolve_environment;
 use botanu_core::{RunContext, RunOutcome, RunStatus};
 use opentelemetry::{KeyValue, Value};
 
@@ -33,7 +32,7 @@ fn is_uuid_v7(s: &str) -> bool {
 }
 
 #[test]
-fn rc1_run_id_is_lowercase_uuid_v7() {
+fn run_id_is_lowercase_uuid_v7() {
     let run = RunContext::new("w", "e", "c");
     assert!(is_uuid_v7(run.run_id()), "{}", run.run_id());
     let parsed = uuid::Uuid::parse_str(run.run_id()).unwrap();
@@ -53,14 +52,14 @@ fn rc1_run_id_is_lowercase_uuid_v7() {
 }
 
 #[test]
-fn rc2_thousand_ids_are_unique() {
+fn thousand_ids_are_unique() {
     let ids: std::collections::HashSet<String> =
         (0..1000).map(|_| botanu_core::new_run_id()).collect();
     assert_eq!(ids.len(), 1000);
 }
 
 #[test]
-fn rc3_ids_sort_by_time() {
+fn ids_sort_by_time() {
     let a = botanu_core::new_run_id();
     std::thread::sleep(Duration::from_millis(2));
     let b = botanu_core::new_run_id();
@@ -68,7 +67,7 @@ fn rc3_ids_sort_by_time() {
 }
 
 #[test]
-fn rc4_rc5_create_echoes_fields_with_defaults() {
+fn create_echoes_fields_with_defaults() {
     let run = RunContext::builder("Support")
         .event_id("ticket-1")
         .customer_id("acme")
@@ -85,44 +84,13 @@ fn rc4_rc5_create_echoes_fields_with_defaults() {
 }
 
 #[test]
-fn rc6_explicit_root_run_id_kept() {
+fn explicit_root_run_id_kept() {
     let run = RunContext::builder("w").root_run_id("root-1").build();
     assert_eq!(run.root_run_id(), "root-1");
 }
 
 #[test]
-fn rc7_rc8_environment_chain() {
-    let env = |pairs: &[(&str, &str)]| {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        resolve_environment(|k| m.get(k).cloned())
-    };
-    assert_eq!(env(&[]), "production");
-    assert_eq!(env(&[("BOTANU_ENVIRONMENT", "staging")]), "staging");
-    assert_eq!(
-        env(&[
-            ("BOTANU_ENVIRONMENT", ""),
-            ("OTEL_DEPLOYMENT_ENVIRONMENT", "qa")
-        ]),
-        "qa"
-    );
-    assert_eq!(env(&[("DEPLOYMENT_ENVIRONMENT", "dev")]), "dev");
-    assert_eq!(
-        env(&[
-            ("BOTANU_ENVIRONMENT", "staging"),
-            ("OTEL_DEPLOYMENT_ENVIRONMENT", "qa")
-        ]),
-        "staging"
-    );
-    // RC8: an explicit environment beats any default.
-    let run = RunContext::builder("w").environment("explicit").build();
-    assert_eq!(run.environment(), "explicit");
-}
-
-#[test]
-fn rc9_rc10_rc11_retry_chain() {
+fn retry_chain() {
     let first = RunContext::builder("Support")
         .event_id("ticket-1")
         .customer_id("acme")
@@ -154,7 +122,7 @@ fn rc9_rc10_rc11_retry_chain() {
 }
 
 #[test]
-fn rc12_rc13_rc14_deadlines() {
+fn deadlines() {
     let run = RunContext::builder("w")
         .deadline_in(Duration::from_secs(10))
         .build();
@@ -175,7 +143,7 @@ fn rc12_rc13_rc14_deadlines() {
 }
 
 #[test]
-fn rc15_cancellation_is_shared_by_clones() {
+fn cancellation_is_shared_by_clones() {
     let run = RunContext::new("w", "e", "c");
     assert!(!run.is_cancelled());
     assert!(run.cancelled_at().is_none());
@@ -190,7 +158,7 @@ fn rc15_cancellation_is_shared_by_clones() {
 }
 
 #[test]
-fn rc16_complete_stores_outcome() {
+fn complete_stores_outcome() {
     let run = RunContext::new("w", "e", "c");
     run.complete(RunOutcome::new(RunStatus::Success).value("tickets_resolved", 1.0));
     let o = run.outcome().unwrap();
@@ -206,7 +174,7 @@ fn rc16_complete_stores_outcome() {
 }
 
 #[test]
-fn rc17_baggage_always_and_conditional_keys() {
+fn baggage_always_and_conditional_keys() {
     let run = RunContext::builder("Support")
         .event_id("e-1")
         .customer_id("c-1")
@@ -275,7 +243,7 @@ fn baggage_encodes_retry_deadline_and_cancel() {
 }
 
 #[test]
-fn rc18_rc19_span_attributes_names_and_types() {
+fn span_attributes_names_and_types() {
     let run = RunContext::builder("Support")
         .event_id("e-1")
         .customer_id("c-1")
@@ -366,7 +334,7 @@ fn rc18_rc19_span_attributes_names_and_types() {
 }
 
 #[test]
-fn rc20_baggage_round_trip() {
+fn baggage_round_trip() {
     let run = RunContext::builder("Support")
         .event_id("e-1")
         .customer_id("c-1")
@@ -395,7 +363,7 @@ fn rc20_baggage_round_trip() {
 }
 
 #[test]
-fn rc21_from_baggage_needs_run_id_and_workflow() {
+fn from_baggage_needs_run_id_and_workflow() {
     let empty: HashMap<String, String> = HashMap::new();
     assert!(RunContext::from_baggage(&empty).is_none());
     let only_id = vec![("botanu.run_id", "x")];

@@ -15,7 +15,8 @@
 
 use std::time::Duration;
 
-use botanu_core::baggage::{decode_header, keys};
+use botanu_core::propagation::decode_header;
+use botanu_core::semconv::keys;
 use botanu_core::{BaggagePropagator, Botanu, BotanuConfig, RunContext, RunOutcome, RunStatus};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, Tracer};

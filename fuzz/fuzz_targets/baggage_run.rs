@@ -2,7 +2,7 @@
 //! what is re-encoded stays within the W3C limits.
 #![no_main]
 
-use botanu_core::baggage::{decode_header, MAX_HEADER_BYTES, MAX_MEMBERS};
+use botanu_core::propagation::{decode_header, MAX_HEADER_BYTES, MAX_MEMBERS};
 use botanu_core::{BaggagePropagator, RunContext};
 use libfuzzer_sys::fuzz_target;
 use opentelemetry::propagation::TextMapPropagator;

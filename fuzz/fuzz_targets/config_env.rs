@@ -33,8 +33,8 @@ fuzz_target!(|data: &[u8]| {
     let config = BotanuConfig::from_lookup(lookup);
     let _ = format!("{config:?}");
     let _ = config.scrubber().map(|s| s.scrub(text).len());
-    match config.resolve() {
-        Ok(r) => assert!(r.traces_endpoint.starts_with("http")),
+    match botanu_core::__bench::traces_endpoint(&config) {
+        Ok(endpoint) => assert!(endpoint.starts_with("http")),
         Err(Error::Config { variable, .. }) => assert!(!variable.is_empty()),
         Err(e) => panic!("unexpected error {e}"),
     }

@@ -2,7 +2,7 @@
 //! keys; existing attributes are never overwritten; spans outside a run get nothing.
 //! Reference conformance EN1–EN7 (§15.4), EV25/EV27/EV28 (§15.3) and quirk 14 (§16).
 
-use botanu_core::baggage::keys;
+use botanu_core::semconv::keys;
 use botanu_core::{RunContext, RunContextEnricher};
 use botanu_tests::{attr, attr_count, attr_str, CollectAll};
 use opentelemetry::baggage::BaggageExt;

@@ -89,7 +89,7 @@ async fn baggage_only_to_allowed_hosts_and_client_spans_in_the_run() {
 
     let (tp, baggage) = internal.split_once('|').unwrap();
     assert_eq!(tp.split('-').nth(1), Some(trace_id.as_str()));
-    let decoded = botanu_core::baggage::decode_header(baggage);
+    let decoded = botanu_core::propagation::decode_header(baggage);
     assert_eq!(
         decoded.get("botanu.run_id").map(|v| v.as_str()),
         Some(run_id.as_str())

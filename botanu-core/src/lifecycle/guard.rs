@@ -35,12 +35,13 @@ pub(crate) fn poll_in_run<T>(
 /// message and `what` it was), and `None` is returned — the request is served, the run
 /// recorded without that value. Shared by the adapters.
 pub(crate) fn guard_callback<T>(what: &'static str, f: impl FnOnce() -> T) -> Option<T> {
-    static LOG: std::sync::OnceLock<crate::export::RateLimitedLog> = std::sync::OnceLock::new();
+    static LOG: std::sync::OnceLock<crate::otel::export::RateLimitedLog> =
+        std::sync::OnceLock::new();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(value) => Some(value),
         Err(payload) => {
             let log = LOG.get_or_init(|| {
-                crate::export::RateLimitedLog::new(std::time::Duration::from_secs(10))
+                crate::otel::export::RateLimitedLog::new(std::time::Duration::from_secs(10))
             });
             if let Some(held_back) = log.permit() {
                 tracing::error!(

@@ -344,7 +344,7 @@ impl<F: Framework> HttpRuns<F> {
     /// installed it. The app's callbacks run guarded: a panic is logged and counts as "no
     /// value" (a panicking skip predicate skips).
     pub fn start(&self, req: &F::Request) -> Option<RequestRun> {
-        if !crate::install::active_or_install() {
+        if !crate::otel::install::active_or_install() {
             return None;
         }
         let s = &*self.settings;

@@ -12,7 +12,7 @@ use crate::BaggagePropagator;
 pub fn extract_inbound(headers: &dyn Extractor) -> Context {
     let strict = StrictTraceparent(headers);
     global::get_text_map_propagator(|p| {
-        if crate::install::is_own_propagator(p) {
+        if crate::otel::install::is_own_propagator(p) {
             // botanu's own propagator reads `traceparent` (with `tracestate`) and `baggage`
             // (botanu's rules): without either header there is nothing to extract.
             if headers.get(TRACEPARENT).is_none() && headers.get("baggage").is_none() {

@@ -5,6 +5,7 @@
 mod guard;
 pub(crate) mod http;
 mod inbound;
+pub(crate) mod scope;
 
 pub(crate) use guard::{error_class_of, poll_in_run};
 pub use inbound::extract_inbound;
@@ -18,9 +19,10 @@ use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
-use crate::baggage::{keys, CurrentRun};
-use crate::own_span;
-use crate::run::{attr, duration_ms, RunContext, RunOutcome, RunStatus};
+use crate::otel::own_span;
+use crate::run::current::CurrentRun;
+use crate::run::{duration_ms, RunContext, RunOutcome, RunStatus};
+use crate::semconv::{attr, keys};
 use inbound::extract_baggage;
 
 /// Event added when a run starts.
@@ -158,7 +160,7 @@ impl RunSpec {
         let adopt = enclosed
             && current.span().is_recording()
             && current.get::<CurrentRun>().is_none()
-            && crate::install::mode() != Some(crate::Mode::Parallel);
+            && crate::otel::install::mode() != Some(crate::Mode::Parallel);
         self.start_inner(&inbound, adopt)
     }
 
@@ -234,7 +236,7 @@ impl RunSpec {
         }
         // A request nothing identifies is its own event.
         let run = b.build_with_event_fallback(true);
-        crate::install::announce_first_run();
+        crate::otel::install::announce_first_run();
 
         // Inbound botanu entries that are not trusted must not reach spans or downstream.
         let untrusted_removed;
@@ -245,7 +247,7 @@ impl RunSpec {
             &untrusted_removed
         };
 
-        let tracer = crate::install::own_tracer(crate::install::SCOPE_NAME);
+        let tracer = crate::otel::install::own_tracer(crate::otel::install::SCOPE_NAME);
         let mut attributes = run.to_span_attributes();
         // Unknown ids are left unset rather than written empty (and rather than invented).
         attributes
@@ -262,7 +264,7 @@ impl RunSpec {
             own_span::Starting::Run,
         );
         // Isolated, the work keeps the app's current span (see `own_span`).
-        let base = if crate::install::isolated() {
+        let base = if crate::otel::install::isolated() {
             Cow::Owned(Context::current())
         } else {
             Cow::Borrowed(parent)

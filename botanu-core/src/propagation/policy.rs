@@ -13,7 +13,7 @@ use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{Injector, TextMapPropagator};
 use opentelemetry::{global, Context};
 
-use crate::baggage::{CurrentRun, WithoutRunBaggage};
+use crate::run::current::{CurrentRun, WithoutRunBaggage};
 use crate::BaggagePropagator;
 
 /// Which hosts may receive baggage.
@@ -66,7 +66,7 @@ impl PropagationPolicy {
 
     /// The default policy extended with `BOTANU_PROPAGATE_HOSTS` (comma-separated patterns).
     pub fn from_env() -> Self {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::from_lookup(crate::config::env_var)
     }
 
     /// [`from_env`](Self::from_env) over any env-like lookup.

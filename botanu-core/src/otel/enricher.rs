@@ -8,11 +8,11 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-use crate::baggage::{enriched_attributes, CurrentRun};
+use crate::run::current::{enriched_attributes, CurrentRun};
 
 /// A [`SpanProcessor`] that copies the run's baggage onto each span as it starts.
 ///
-/// On `on_start` it reads the seven keys of [`keys::ENRICHED`](crate::baggage::keys::ENRICHED)
+/// On `on_start` it reads the seven keys of [`keys::ENRICHED`](crate::semconv::keys::ENRICHED)
 /// (`botanu.run_id`, `botanu.workflow`, `botanu.event_id`, `botanu.customer_id`,
 /// `botanu.environment`, `botanu.tenant_id`, `botanu.parent_run_id`) from the baggage of the
 /// **parent context the SDK hands it** and sets each non-empty one as a string attribute,
@@ -64,7 +64,7 @@ impl RunContextEnricher {
 impl SpanProcessor for RunContextEnricher {
     fn on_start(&self, span: &mut Span, cx: &Context) {
         // A run span: the lifecycle writes every run attribute on it already.
-        if crate::own_span::starting() == crate::own_span::Starting::Run {
+        if crate::otel::own_span::starting() == crate::otel::own_span::Starting::Run {
             return;
         }
         if let Some(current) = cx.get::<CurrentRun>() {

@@ -6,14 +6,71 @@
 //! run span as attributes ([`RunContext::to_span_attributes`]). Names and encodings are those of
 //! the reference Python SDK, so a Python service and a Rust service continue each other's runs.
 
+pub(crate) mod current;
+pub(crate) mod outcome;
+pub(crate) mod spawn;
+
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use opentelemetry::baggage::Baggage;
 use opentelemetry::{KeyValue, StringValue};
 
-use crate::baggage::{keys, BaggageLookup};
+use crate::semconv::{attr, keys};
+
+/// Read access to decoded baggage entries, for [`RunContext::from_baggage`].
+///
+/// Implemented for OpenTelemetry's [`Baggage`], for maps of strings (message headers,
+/// decoded queue metadata) and for lists of pairs (what [`RunContext::to_baggage`] returns).
+pub trait BaggageLookup {
+    /// The decoded value stored under `key`.
+    fn lookup(&self, key: &str) -> Option<&str>;
+}
+
+impl BaggageLookup for Baggage {
+    fn lookup(&self, key: &str) -> Option<&str> {
+        self.get(key).map(StringValue::as_str)
+    }
+}
+
+impl<K, V, S> BaggageLookup for HashMap<K, V, S>
+where
+    K: std::borrow::Borrow<str> + Hash + Eq,
+    V: AsRef<str>,
+    S: BuildHasher,
+{
+    fn lookup(&self, key: &str) -> Option<&str> {
+        self.get(key).map(AsRef::as_ref)
+    }
+}
+
+impl<K, V> BaggageLookup for BTreeMap<K, V>
+where
+    K: std::borrow::Borrow<str> + Ord,
+    V: AsRef<str>,
+{
+    fn lookup(&self, key: &str) -> Option<&str> {
+        self.get(key).map(AsRef::as_ref)
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> BaggageLookup for [(K, V)] {
+    fn lookup(&self, key: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> BaggageLookup for Vec<(K, V)> {
+    fn lookup(&self, key: &str) -> Option<&str> {
+        self.as_slice().lookup(key)
+    }
+}
 
 /// The final status of a run. The string forms are the wire values of the reference SDK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -695,32 +752,6 @@ impl RunContext {
     }
 }
 
-/// Span attribute names of a run that are not also baggage keys.
-pub mod attr {
-    /// `botanu.run.start_time`: ISO-8601, `+00:00` offset.
-    pub const START_TIME: &str = "botanu.run.start_time";
-    /// `botanu.workflow.version`.
-    pub const WORKFLOW_VERSION: &str = "botanu.workflow.version";
-    /// `botanu.run.deadline_ts`: float Unix seconds.
-    pub const DEADLINE_TS: &str = "botanu.run.deadline_ts";
-    /// `botanu.run.cancelled`: bool.
-    pub const CANCELLED: &str = "botanu.run.cancelled";
-    /// `botanu.run.cancelled_at`: float Unix seconds.
-    pub const CANCELLED_AT: &str = "botanu.run.cancelled_at";
-    /// `botanu.run.duration_ms`: float milliseconds.
-    pub const DURATION_MS: &str = "botanu.run.duration_ms";
-    /// `botanu.outcome.reason_code`.
-    pub const OUTCOME_REASON_CODE: &str = "botanu.outcome.reason_code";
-    /// `botanu.outcome.error_class`.
-    pub const OUTCOME_ERROR_CLASS: &str = "botanu.outcome.error_class";
-    /// `botanu.outcome.value_type`.
-    pub const OUTCOME_VALUE_TYPE: &str = "botanu.outcome.value_type";
-    /// `botanu.outcome.value_amount`: float.
-    pub const OUTCOME_VALUE_AMOUNT: &str = "botanu.outcome.value_amount";
-    /// `botanu.outcome.confidence`: float.
-    pub const OUTCOME_CONFIDENCE: &str = "botanu.outcome.confidence";
-}
-
 // ---- environment ----------------------------------------------------------------------------
 
 static DEFAULT_ENVIRONMENT: RwLock<Option<Arc<str>>> = RwLock::new(None);
@@ -739,7 +770,7 @@ fn default_environment_shared() -> Arc<str> {
     if let Some(env) = read_lock(&DEFAULT_ENVIRONMENT).as_ref() {
         return env.clone();
     }
-    let resolved: Arc<str> = resolve_environment(|k| std::env::var(k).ok()).into();
+    let resolved: Arc<str> = crate::config::resolve_environment(crate::config::env_var).into();
     let mut slot = DEFAULT_ENVIRONMENT
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -752,20 +783,6 @@ pub fn set_default_environment(environment: impl Into<String>) {
     *DEFAULT_ENVIRONMENT
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(env.into());
-}
-
-/// The environment chain over an env-like lookup: the first non-empty of
-/// `BOTANU_ENVIRONMENT`, `OTEL_DEPLOYMENT_ENVIRONMENT`, `DEPLOYMENT_ENVIRONMENT`, else
-/// `production`.
-pub fn resolve_environment(var: impl Fn(&str) -> Option<String>) -> String {
-    [
-        "BOTANU_ENVIRONMENT",
-        "OTEL_DEPLOYMENT_ENVIRONMENT",
-        "DEPLOYMENT_ENVIRONMENT",
-    ]
-    .iter()
-    .find_map(|k| var(k).filter(|v| !v.is_empty()))
-    .unwrap_or_else(|| "production".to_owned())
 }
 
 // ---- helpers --------------------------------------------------------------------------------

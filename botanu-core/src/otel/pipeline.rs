@@ -22,7 +22,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
 
-use crate::own_span::{is_own_scope, starting, Starting};
+use crate::otel::own_span::{is_own_scope, starting, Starting};
 use crate::RunContextEnricher;
 
 /// The app's processors, the enricher, then botanu's `processors` in order.
@@ -80,7 +80,7 @@ impl Pipeline {
     fn for_app(&self, mut span: SpanData) -> SpanData {
         if !self.share_run_attributes {
             span.attributes
-                .retain(|kv| !kv.key.as_str().starts_with(crate::baggage::keys::PREFIX));
+                .retain(|kv| !kv.key.as_str().starts_with(crate::semconv::keys::PREFIX));
         }
         span
     }
@@ -250,9 +250,9 @@ mod tests {
             provider.tracer("app").start_with_context("app span", &cx);
             // One of botanu's own spans: its scope, started with botanu's marker.
             let own = provider.tracer_with_scope(
-                InstrumentationScope::builder(crate::install::SCOPE_NAME).build(),
+                InstrumentationScope::builder(crate::otel::install::SCOPE_NAME).build(),
             );
-            crate::own_span::build(&own, own.span_builder("botanu span"), &cx, Starting::Own);
+            crate::otel::own_span::build(&own, own.span_builder("botanu span"), &cx, Starting::Own);
 
             let app_spans = app.get_finished_spans().unwrap();
             assert_eq!(app_spans.len(), 1, "no span of botanu's reaches the app");

@@ -3,18 +3,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::Error;
 
 /// The longest string attribute value botanu exports by default, in bytes
 /// (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` changes it).
-pub const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 8192;
+pub(crate) const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT: usize = 8192;
 
 /// Default OTLP/HTTP endpoint when nothing is configured.
-pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+pub(crate) const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 /// Endpoint used when only `BOTANU_API_KEY` is set.
-pub const BOTANU_INGEST_ENDPOINT: &str = "https://ingest.botanu.ai";
+pub(crate) const BOTANU_INGEST_ENDPOINT: &str = "https://ingest.botanu.ai";
 const TRACES_PATH: &str = "/v1/traces";
 
 /// botanu's configuration.
@@ -240,7 +241,7 @@ impl BotanuConfig {
         c.service_name = var("BOTANU_SERVICE_NAME").or_else(|| get("OTEL_SERVICE_NAME"));
         c.service_version = get("OTEL_SERVICE_VERSION");
         c.service_namespace = get("OTEL_SERVICE_NAMESPACE");
-        c.environment = crate::run::resolve_environment(|k| get(k));
+        c.environment = resolve_environment(|k| get(k));
         if let Some(v) = get("BOTANU_CONTENT_CAPTURE_RATE") {
             match v.trim().parse::<f64>() {
                 Ok(r) if (0.0..=1.0).contains(&r) => c.content_capture_rate = r,
@@ -519,7 +520,8 @@ impl BotanuConfig {
     /// tracing ([`Destination::Greenfield`]): the final traces endpoint (credentials removed,
     /// `/v1/traces` appended once) and the headers, with `Authorization: Bearer
     /// <BOTANU_API_KEY>` only when the final endpoint's host is trusted.
-    pub fn resolve(&self) -> Result<ResolvedExport, Error> {
+    #[cfg(any(test, feature = "__bench"))]
+    pub(crate) fn resolve(&self) -> Result<ResolvedExport, Error> {
         self.resolve_for(Destination::Greenfield)?
             .ok_or_else(|| Error::config("endpoint", "no endpoint"))
     }
@@ -534,7 +536,10 @@ impl BotanuConfig {
     /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT` (and `_HEADERS`) | ✓ | the app's: not used |
     /// | `https://ingest.botanu.ai` when `BOTANU_API_KEY` is set | ✓ | ✓ |
     /// | `http://localhost:4318` | ✓ | no export (a warning says what to set) |
-    pub fn resolve_for(&self, destination: Destination) -> Result<Option<ResolvedExport>, Error> {
+    pub(crate) fn resolve_for(
+        &self,
+        destination: Destination,
+    ) -> Result<Option<ResolvedExport>, Error> {
         if let Some(e) = self.env_errors.first() {
             return Err(e.clone());
         }
@@ -691,7 +696,7 @@ impl BotanuConfig {
 /// Whose `OTEL_EXPORTER_OTLP_*` variables are they: decides where botanu exports
 /// ([`BotanuConfig::resolve_for`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
+pub(crate) enum Destination {
     /// botanu owns the process's tracing: `OTEL_EXPORTER_OTLP_*` configure botanu's export.
     Greenfield,
     /// The app has a pipeline of its own (migrated) or a provider botanu runs beside
@@ -702,7 +707,7 @@ pub enum Destination {
 
 /// What the exporter uses, from [`BotanuConfig::resolve`].
 #[derive(Clone, PartialEq)]
-pub struct ResolvedExport {
+pub(crate) struct ResolvedExport {
     /// The URL spans are POSTed to (credentials removed).
     pub traces_endpoint: String,
     /// Headers sent with each export (may contain the bearer token: never log them).
@@ -722,7 +727,7 @@ pub struct ResolvedExport {
 
 impl ResolvedExport {
     /// Whether an `Authorization` header will be sent.
-    pub fn sends_authorization(&self) -> bool {
+    pub(crate) fn sends_authorization(&self) -> bool {
         self.headers
             .keys()
             .any(|k| k.eq_ignore_ascii_case("authorization"))
@@ -753,8 +758,8 @@ fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Hosts that may receive `BOTANU_API_KEY`: botanu's own and loopback (reference §7.4).
-pub fn is_trusted_host(host: &str) -> bool {
+/// Hosts that may receive `BOTANU_API_KEY`: botanu's own and loopback (the reference SDK's rule).
+pub(crate) fn is_trusted_host(host: &str) -> bool {
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -894,3 +899,36 @@ mod tests {
         assert_eq!(err, "entry 2 is not name=value");
     }
 }
+
+/// What the installed configuration says about content capture (set once, at install).
+#[derive(Debug)]
+pub(crate) struct CaptureSettings {
+    pub(crate) rate: f64,
+    pub(crate) scrubber: Option<crate::pii::Scrubber>,
+}
+
+pub(crate) static CAPTURE: OnceLock<CaptureSettings> = OnceLock::new();
+
+/// A variable of the process environment: botanu reads the environment only here (and in
+/// [`BotanuConfig::from_env`]), so one file lists everything botanu reads.
+pub(crate) fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The environment chain over an env-like lookup: the first non-empty of
+/// `BOTANU_ENVIRONMENT`, `OTEL_DEPLOYMENT_ENVIRONMENT`, `DEPLOYMENT_ENVIRONMENT`, else
+/// `production`.
+pub(crate) fn resolve_environment(var: impl Fn(&str) -> Option<String>) -> String {
+    [
+        "BOTANU_ENVIRONMENT",
+        "OTEL_DEPLOYMENT_ENVIRONMENT",
+        "DEPLOYMENT_ENVIRONMENT",
+    ]
+    .iter()
+    .find_map(|k| var(k).filter(|v| !v.is_empty()))
+    .unwrap_or_else(|| "production".to_owned())
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod env_tests;

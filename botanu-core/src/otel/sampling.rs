@@ -65,7 +65,7 @@ impl ShouldSample for PreservingSampler {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        if crate::own_span::starting() != crate::own_span::Starting::App {
+        if crate::otel::own_span::starting() != crate::otel::own_span::Starting::App {
             // One of botanu's own spans: the app's sampler never saw it without botanu (a
             // rate-limiting or counting sampler must not spend its budget on it), and the app's
             // processors never get it. It carries the sampled flag of its parent.

@@ -33,12 +33,12 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 
 use crate::config::{redact_url, BotanuConfig, Destination, ResolvedExport};
-use crate::export::{export_processor, Counters, ExportProcessor, ExportStats};
-use crate::pipeline::Pipeline;
+use crate::otel::export::{export_processor, Counters, ExportProcessor, ExportStats};
+use crate::otel::pipeline::Pipeline;
 use crate::{BaggagePropagator, Error, PreservingSampler};
 
 /// The instrumentation scope of spans botanu creates itself.
-pub const SCOPE_NAME: &str = "botanu_sdk";
+pub const SCOPE_NAME: &str = crate::semconv::scopes::RUN;
 
 /// How botanu joined the process's tracing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +142,7 @@ pub fn enable_with(config: BotanuConfig) -> Result<Botanu, Error> {
     crate::run::set_default_environment(config.environment.clone());
     let description = describe(mode, resolved.as_ref(), &config, None);
     log_installed(mode, resolved.as_ref(), &config, &description);
-    if let Ok(sampler) = std::env::var("OTEL_TRACES_SAMPLER") {
+    if let Some(sampler) = crate::config::env_var("OTEL_TRACES_SAMPLER") {
         if !sampler.is_empty() && sampler != "always_on" {
             tracing::warn!(target: "botanu", otel_traces_sampler = %sampler, "OTEL_TRACES_SAMPLER is ignored by botanu's own provider, which records every span; to keep sampling for your exporters, hand your pipeline to Botanu::builder()");
         }
@@ -173,7 +173,7 @@ fn exporter_for(
 fn register(botanu: Botanu) -> Botanu {
     let config = &botanu.inner.config;
     if botanu.inner.mode != Mode::Disabled {
-        let _ = crate::capture::SETTINGS.set(crate::capture::CaptureSettings {
+        let _ = crate::config::CAPTURE.set(crate::config::CaptureSettings {
             rate: config.content_capture_rate,
             scrubber: config.scrubber(),
         });
@@ -384,7 +384,7 @@ pub(crate) fn is_active() -> bool {
 /// botanu's tracer with another instrumentation scope (trackers use `botanu.gen_ai`,
 /// `botanu.data`, …).
 pub(crate) fn tracer_with_scope(scope: &'static str) -> BoxedTracer {
-    debug_assert!(crate::own_span::OWN_SCOPES.contains(&scope));
+    debug_assert!(crate::otel::own_span::OWN_SCOPES.contains(&scope));
     match INSTALLED.get().filter(|b| b.inner.mode != Mode::Disabled) {
         Some(b) => BoxedTracer::new(Box::new(
             b.inner
@@ -395,7 +395,7 @@ pub(crate) fn tracer_with_scope(scope: &'static str) -> BoxedTracer {
     }
 }
 
-/// botanu's tracer for one of its scopes ([`OWN_SCOPES`](crate::own_span)), made once per
+/// botanu's tracer for one of its scopes ([`OWN_SCOPES`](crate::otel::own_span)), made once per
 /// process: building a tracer per run cost two allocations (the tracer's box and its scope)
 /// and the SDK's tracer setup. A no-op tracer when botanu is disabled or not installed yet.
 pub(crate) fn own_tracer(scope: &'static str) -> &'static BoxedTracer {
@@ -405,12 +405,12 @@ pub(crate) fn own_tracer(scope: &'static str) -> &'static BoxedTracer {
         // INSTALLED is set once per process: the tracers always belong to its provider.
         Some(_) => {
             let all = TRACERS.get_or_init(|| {
-                crate::own_span::OWN_SCOPES
+                crate::otel::own_span::OWN_SCOPES
                     .iter()
                     .map(|s| tracer_with_scope(s))
                     .collect()
             });
-            let i = crate::own_span::OWN_SCOPES
+            let i = crate::otel::own_span::OWN_SCOPES
                 .iter()
                 .position(|s| *s == scope)
                 .unwrap_or(0);
@@ -669,30 +669,6 @@ fn propagator_address(p: &dyn opentelemetry::propagation::TextMapPropagator) -> 
 pub(crate) fn is_own_propagator(p: &dyn opentelemetry::propagation::TextMapPropagator) -> bool {
     let own = OWN_PROPAGATOR.load(Ordering::Acquire);
     own != 0 && own == propagator_address(p)
-}
-
-/// Whether the global propagator writes a run's `botanu.*` baggage from the run itself (it
-/// contains [`BaggagePropagator`]), so a run need not copy its entries into the context's
-/// `Baggage` ([`RunContext::context_over`](crate::RunContext)).
-///
-/// Found by injecting a probe run through the propagator, once per propagator: the result is
-/// kept with the propagator's address, so a propagator the app installs later (before or
-/// after botanu) is probed when the next run starts. Costs one atomic load per run otherwise.
-pub(crate) fn typed_run_baggage() -> bool {
-    use std::sync::atomic::AtomicU64;
-    /// `(address << 1) | typed` of the last propagator probed; 0: none yet.
-    static PROBED: AtomicU64 = AtomicU64::new(0);
-    let (address, typed) = global::get_text_map_propagator(|p| {
-        let address = (p as *const dyn opentelemetry::propagation::TextMapPropagator).cast::<()>()
-            as usize as u64;
-        let seen = PROBED.load(Ordering::Acquire);
-        if seen != 0 && seen >> 1 == address {
-            return (address, seen & 1 == 1);
-        }
-        (address, crate::baggage::writes_run_baggage(p))
-    });
-    PROBED.store(address << 1 | u64::from(typed), Ordering::Release);
-    typed
 }
 
 fn install_propagator() {

@@ -1,5 +1,5 @@
-//! Database, storage and messaging calls (reference §11): spans whose sizes and counts let the
-//! cost of data work be attributed to runs.
+//! Database, storage and messaging calls (named as in the reference Python SDK): spans whose sizes
+//! and counts let the cost of data work be attributed to runs.
 //!
 //! ```
 //! use botanu_core::data::{track_db_operation, DbResult};
@@ -13,9 +13,9 @@
 use opentelemetry::trace::SpanKind;
 use opentelemetry::Value;
 
-use crate::capture::{prepare, DEFAULT_MAX_CHARS};
 use crate::lifecycle::error_class_of;
-use crate::tracking::{metadata_key, TrackedSpan};
+use crate::track::capture::{prepare, DEFAULT_MAX_CHARS};
+use crate::track::{metadata_key, TrackedSpan};
 
 fn i(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -127,7 +127,7 @@ pub fn track_db_operation(system: &str, operation: &str) -> DbCall {
     ];
     DbCall {
         span: TrackedSpan::start(
-            "botanu.data",
+            crate::semconv::scopes::DATA,
             format!("db.{system}.{}", operation.to_ascii_lowercase()),
             SpanKind::Client,
             attributes,
@@ -209,7 +209,7 @@ pub fn track_storage_operation(system: &str, operation: &str) -> StorageCall {
     ];
     StorageCall {
         span: TrackedSpan::start(
-            "botanu.storage",
+            crate::semconv::scopes::STORAGE,
             format!("storage.{system}.{}", operation.to_ascii_lowercase()),
             SpanKind::Client,
             attributes,
@@ -271,7 +271,7 @@ pub fn track_messaging_operation(
     ];
     MessagingCall {
         span: TrackedSpan::start(
-            "botanu.messaging",
+            crate::semconv::scopes::MESSAGING,
             format!("messaging.{system}.{}", operation.to_ascii_lowercase()),
             kind,
             attributes,

@@ -1,20 +1,20 @@
-//! Content capture (reference §12.1–12.2): which calls record their prompt and answer, and the
-//! pipeline text goes through before it is written — rate gate, PII scrub, truncation.
+//! Content capture (named as in the reference Python SDK): which calls record their prompt and
+//! answer, and the pipeline text goes through before it is written — rate gate, PII scrub,
+//! truncation.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
 
 use crate::pii::{truncate_chars, Scrubber};
 
 /// Default maximum of captured characters.
-pub const DEFAULT_MAX_CHARS: usize = 4096;
+pub(crate) const DEFAULT_MAX_CHARS: usize = 4096;
 
 /// Whether one call is captured at `rate` (≤ 0 never, ≥ 1 always, else with probability
 /// `rate`, independently per call).
-pub fn should_capture(rate: f64) -> bool {
+pub(crate) fn should_capture(rate: f64) -> bool {
     if rate.is_nan() || rate <= 0.0 {
         return false;
     }
@@ -43,28 +43,19 @@ fn uniform() -> f64 {
     })
 }
 
-/// What the installed configuration says about capture.
-#[derive(Debug)]
-pub(crate) struct CaptureSettings {
-    pub(crate) rate: f64,
-    pub(crate) scrubber: Option<Scrubber>,
-}
-
-pub(crate) static SETTINGS: OnceLock<CaptureSettings> = OnceLock::new();
-
 /// Characters past the cut that scrubbing still sees, so that a secret or an address that
 /// starts before the cut and ends after it is recognised (and replaced) whole.
-pub const SCRUB_MARGIN_CHARS: usize = 1024;
+pub(crate) const SCRUB_MARGIN_CHARS: usize = 1024;
 
 /// The text to write for captured content, or `None`: not captured (no installed botanu,
 /// rate gate), empty, or the scrubber failed (fail closed: nothing is written rather than
 /// unscrubbed text). The work is bounded whatever the input's size: the text is cut to
 /// `max_chars` plus [`SCRUB_MARGIN_CHARS`] first, scrubbed, then cut to `max_chars`.
-pub fn prepare(text: &str, max_chars: usize) -> Option<String> {
+pub(crate) fn prepare(text: &str, max_chars: usize) -> Option<String> {
     if text.is_empty() {
         return None;
     }
-    let settings = SETTINGS.get()?;
+    let settings = crate::config::CAPTURE.get()?;
     if !should_capture(settings.rate) {
         return None;
     }
@@ -72,7 +63,11 @@ pub fn prepare(text: &str, max_chars: usize) -> Option<String> {
 }
 
 /// The cut-scrub-cut pipeline with an explicit scrubber (`None` = no scrubbing).
-pub fn prepare_with(text: &str, max_chars: usize, scrubber: Option<&Scrubber>) -> Option<String> {
+pub(crate) fn prepare_with(
+    text: &str,
+    max_chars: usize,
+    scrubber: Option<&Scrubber>,
+) -> Option<String> {
     // A 1 MB question must not be scrubbed whole on the request path.
     let text = truncate_chars(text, max_chars.saturating_add(SCRUB_MARGIN_CHARS));
     let scrubbed = match scrubber {

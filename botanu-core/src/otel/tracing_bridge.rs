@@ -26,7 +26,7 @@ pub fn tracing_layer<S>() -> OpenTelemetryLayer<S, SdkTracer>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
-    crate::install::ensure_installed();
+    crate::otel::install::ensure_installed();
     let provider = crate::Botanu::get()
         .map(|b| b.tracer_provider().clone())
         .unwrap_or_else(|| SdkTracerProvider::builder().build());

@@ -1,6 +1,6 @@
 //! Helpers that record business facts on the current run's span from anywhere inside the run
-//! (handler code, nested functions, tasks started with [`spawn`](crate::spawn)). Outside a run
-//! they do nothing. Names are the reference SDK's (§8).
+//! (handler code, nested functions, tasks started with [`spawn`](crate::run::spawn)). Outside a run
+//! they do nothing. Names are the reference Python SDK's.
 //!
 //! What they record is written on the run span when the run ends, so they work from any task
 //! and thread that carries the run's context, whatever span is current there.
@@ -168,7 +168,7 @@ pub fn set_business_context(ctx: BusinessContext) {
     if let Some(c) = non_empty(&ctx.customer_id) {
         if run.customer_id().is_empty() {
             run.record(Recorded::Attribute(KeyValue::new(
-                crate::baggage::keys::CUSTOMER_ID,
+                crate::semconv::keys::CUSTOMER_ID,
                 c.to_owned(),
             )));
         } else if run.customer_id() != c {

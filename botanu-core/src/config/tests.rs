@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use botanu_core::config::is_trusted_host;
-use botanu_core::{BotanuConfig, Error};
+use super::{is_trusted_host, resolve_environment};
+use crate::{BotanuConfig, Error};
 
 const KEY: &str = "btnu_live_test";
 
@@ -493,4 +493,37 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn environment_chain() {
+    let env = |pairs: &[(&str, &str)]| {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        resolve_environment(|k| m.get(k).cloned())
+    };
+    assert_eq!(env(&[]), "production");
+    assert_eq!(env(&[("BOTANU_ENVIRONMENT", "staging")]), "staging");
+    assert_eq!(
+        env(&[
+            ("BOTANU_ENVIRONMENT", ""),
+            ("OTEL_DEPLOYMENT_ENVIRONMENT", "qa")
+        ]),
+        "qa"
+    );
+    assert_eq!(env(&[("DEPLOYMENT_ENVIRONMENT", "dev")]), "dev");
+    assert_eq!(
+        env(&[
+            ("BOTANU_ENVIRONMENT", "staging"),
+            ("OTEL_DEPLOYMENT_ENVIRONMENT", "qa")
+        ]),
+        "staging"
+    );
+    // An explicit environment beats any default.
+    let run = crate::RunContext::builder("w")
+        .environment("explicit")
+        .build();
+    assert_eq!(run.environment(), "explicit");
 }

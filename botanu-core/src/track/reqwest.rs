@@ -83,8 +83,8 @@ impl Middleware for BotanuPropagation {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let parent = Context::current();
-        let cx = if self.client_spans && crate::install::is_active() {
-            let tracer = crate::install::own_tracer(crate::install::SCOPE_NAME);
+        let cx = if self.client_spans && crate::otel::install::is_active() {
+            let tracer = crate::otel::install::own_tracer(crate::otel::install::SCOPE_NAME);
             let url = req.url();
             let mut attributes = vec![
                 KeyValue::new("http.request.method", req.method().as_str().to_owned()),
@@ -96,7 +96,7 @@ impl Middleware for BotanuPropagation {
             if let Some(port) = url.port_or_known_default() {
                 attributes.push(KeyValue::new("server.port", i64::from(port)));
             }
-            Some(crate::own_span::start(
+            Some(crate::otel::own_span::start(
                 tracer,
                 tracer
                     .span_builder(req.method().as_str().to_owned())

@@ -1,8 +1,8 @@
 //! PII scrubbing: the reference's verified vectors (§12.5), its built-in cases (§15.9), and a
 //! corpus of 1,000 generated values per category, each found and removed in running text.
 
-use botanu_core::capture::{prepare_with, should_capture};
-use botanu_core::pii::{built_in_names, Scrubber};
+use super::capture::{prepare_with, should_capture};
+use crate::pii::{built_in_names, Scrubber};
 
 fn s(text: &str) -> String {
     Scrubber::default().scrub(text).into_owned()

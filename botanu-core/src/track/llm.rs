@@ -1,5 +1,6 @@
-//! LLM and tool calls (reference §10): the spans that carry token counts, where the money is
-//! measured. Names follow the OpenTelemetry GenAI semantic conventions plus botanu's own keys.
+//! LLM and tool calls (named as in the reference Python SDK): the spans that carry token counts,
+//! where the money is measured. Names follow the OpenTelemetry GenAI semantic conventions plus
+//! botanu's own keys.
 //!
 //! ```
 //! use botanu_core::llm::{track_llm, RequestParams};
@@ -20,11 +21,11 @@ use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, Value};
 
-use crate::capture::{prepare, DEFAULT_MAX_CHARS};
 use crate::lifecycle::error_class_of;
-use crate::tracking::{metadata_key, TrackedSpan};
+use crate::track::capture::{prepare, DEFAULT_MAX_CHARS};
+use crate::track::{metadata_key, TrackedSpan};
 
-pub(crate) const SCOPE: &str = "botanu.gen_ai";
+pub(crate) const SCOPE: &str = crate::semconv::scopes::GEN_AI;
 
 /// The provider name the reference SDK uses for `vendor` (lower-cased; known aliases mapped).
 pub fn normalize_provider(vendor: &str) -> String {

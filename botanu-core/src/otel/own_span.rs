@@ -21,11 +21,11 @@ use opentelemetry::{Context, InstrumentationScope};
 /// The instrumentation scopes of botanu's own spans: the app's processors never see spans of
 /// these scopes (migrated mode).
 pub(crate) const OWN_SCOPES: [&str; 5] = [
-    crate::install::SCOPE_NAME,
-    crate::llm::SCOPE,
-    "botanu.data",
-    "botanu.storage",
-    "botanu.messaging",
+    crate::semconv::scopes::RUN,
+    crate::semconv::scopes::GEN_AI,
+    crate::semconv::scopes::DATA,
+    crate::semconv::scopes::STORAGE,
+    crate::semconv::scopes::MESSAGING,
 ];
 
 /// Whether a finished span is one of botanu's own.
@@ -108,7 +108,7 @@ pub(crate) struct Entered {
 /// Enters `span` over `base` (the context the work would run under without it).
 pub(crate) fn enter(span: BoxedSpan, base: &Context) -> Entered {
     use opentelemetry::trace::Span as _;
-    if !crate::install::isolated() {
+    if !crate::otel::install::isolated() {
         let cx = base.with_span(span);
         return Entered {
             span_cx: cx.clone(),

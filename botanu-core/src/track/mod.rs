@@ -1,4 +1,13 @@
-//! The span guard shared by the LLM, tool and data trackers.
+//! Trackers: spans for LLM calls and tools (`llm`), data operations (`data`), with content
+//! capture (`capture`) and PII scrubbing (`pii`); and the span guard they share.
+
+pub(crate) mod capture;
+pub mod data;
+pub mod llm;
+#[cfg(test)]
+mod pii_tests;
+#[cfg(feature = "reqwest")]
+pub(crate) mod reqwest;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,8 +47,8 @@ impl TrackedSpan {
         duration_attr: Option<&'static str>,
         error_attr: &'static str,
     ) -> Self {
-        let tracer = crate::install::own_tracer(scope);
-        let entered = crate::own_span::start(
+        let tracer = crate::otel::install::own_tracer(scope);
+        let entered = crate::otel::own_span::start(
             tracer,
             tracer
                 .span_builder(name)
