@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use botanu_core::{RunContext, RunOutcome, RunStatus};
+use botanu_core::{Outcome, RunContext, RunStatus};
 use opentelemetry::{KeyValue, Value};
 
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
@@ -160,16 +160,17 @@ fn cancellation_is_shared_by_clones() {
 #[test]
 fn complete_stores_outcome() {
     let run = RunContext::new("w", "e", "c");
-    run.complete(RunOutcome::new(RunStatus::Success).value("tickets_resolved", 1.0));
+    run.complete(Outcome::success().value("tickets_resolved", 1.0));
     let o = run.outcome().unwrap();
     assert_eq!(o.status, RunStatus::Success);
     assert_eq!(o.value_type.as_deref(), Some("tickets_resolved"));
     assert_eq!(o.value_amount, Some(1.0));
     assert!(run.duration().is_some());
     // complete() replaces the outcome wholesale.
-    run.complete(RunOutcome::new(RunStatus::Failure).error_class("ValueError"));
+    run.complete(Outcome::failure("ValueError"));
     let o = run.outcome().unwrap();
     assert_eq!(o.status, RunStatus::Failure);
+    assert_eq!(o.error_class.as_deref(), Some("ValueError"));
     assert_eq!(o.value_type, None);
 }
 
@@ -235,7 +236,7 @@ fn baggage_encodes_retry_deadline_and_cancel() {
     assert_eq!(bag(&plain, "botanu.cancelled"), None);
     // Never in baggage: workflow_version, start time, outcome.
     let versioned = RunContext::builder("w").workflow_version("v:1").build();
-    versioned.complete(RunOutcome::new(RunStatus::Success));
+    versioned.complete(Outcome::success());
     assert!(versioned
         .to_baggage()
         .iter()
@@ -300,10 +301,11 @@ fn span_attributes_names_and_types() {
 
     // RC19: after complete, value attributes but never botanu.outcome.status.
     run.complete(
-        RunOutcome::new(RunStatus::Partial)
+        Outcome::partial()
             .value("tickets", 0.0)
             .confidence(0.9)
-            .reason_code("low_stock"),
+            .reason("low_stock")
+            .metadata("warehouse", "north"),
     );
     run.cancel();
     let a = run.to_span_attributes();
@@ -324,6 +326,11 @@ fn span_attributes_names_and_types() {
     assert_eq!(
         attr(&a, "botanu.outcome.reason_code"),
         Some(&Value::from("low_stock"))
+    );
+    assert_eq!(
+        attr(&a, "botanu.outcome.metadata.warehouse"),
+        Some(&Value::from("north")),
+        "metadata given to complete() is not lost"
     );
     assert!(matches!(attr(&a, "botanu.run.duration_ms"), Some(Value::F64(ms)) if *ms >= 0.0));
     assert_eq!(attr(&a, "botanu.run.cancelled"), Some(&Value::Bool(true)));

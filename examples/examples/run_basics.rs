@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use botanu_core::propagation::decode_header;
 use botanu_core::semconv::keys;
-use botanu_core::{BaggagePropagator, Botanu, BotanuConfig, RunContext, RunOutcome, RunStatus};
+use botanu_core::{BaggagePropagator, Botanu, BotanuConfig, Outcome, RunContext};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, Tracer};
 use opentelemetry::{global, Context, KeyValue};
@@ -76,7 +76,7 @@ fn main() {
             tracer.in_span("execute_tool search_kb", |_| {});
             tracer.in_span("chat gpt-4o-mini", |_| {});
         }
-        run.complete(RunOutcome::new(RunStatus::Success).value("tickets_resolved", 1.0));
+        run.complete(Outcome::success().value("tickets_resolved", 1.0));
         cx.span().end();
         runs.push((run, trace_id));
     }

@@ -28,6 +28,22 @@ fn chunk_span(i: u32) {
     global::tracer("app").in_span(format!("chunk {i}"), |_| {});
 }
 
+/// The app's verdict: a 200 whose business result is a failure.
+fn verdict_failure() {
+    botanu_core::emit_outcome(botanu_core::Outcome::failure("no_answer").reason("kb empty"));
+}
+
+/// The app's verdict through `RunContext::complete`, with everything it can carry.
+fn verdict_partial() {
+    botanu_core::RunContext::current().unwrap().complete(
+        botanu_core::Outcome::partial()
+            .value("tickets_resolved", 0.5)
+            .confidence(0.4)
+            .reason("escalated")
+            .metadata("tier", "gold"),
+    );
+}
+
 mod axum_app {
     use super::*;
     use axum::body::Body;
@@ -45,6 +61,18 @@ mod axum_app {
     }
     async fn boom() -> &'static str {
         panic!("handler exploded")
+    }
+    async fn verdict_failure() -> &'static str {
+        super::verdict_failure();
+        "no answer found"
+    }
+    async fn verdict_partial() -> &'static str {
+        super::verdict_partial();
+        "escalated"
+    }
+    async fn verdict_overridden() -> (http::StatusCode, &'static str) {
+        emit_outcome(Outcome::success().value("tickets_resolved", 1.0));
+        (http::StatusCode::BAD_GATEWAY, "model down")
     }
     async fn rejected() -> Result<&'static str, (http::StatusCode, &'static str)> {
         Err((http::StatusCode::BAD_REQUEST, "bad ticket"))
@@ -83,6 +111,9 @@ mod axum_app {
             .route("/fail", get(fail))
             .route("/boom", get(boom))
             .route("/rejected", get(rejected))
+            .route("/verdict-failure", get(verdict_failure))
+            .route("/verdict-partial", get(verdict_partial))
+            .route("/verdict-overridden", get(verdict_overridden))
             .route("/unavailable", get(unavailable))
             .route("/slow", get(slow))
             .route("/stream", get(stream))
@@ -110,6 +141,18 @@ mod actix_app {
     }
     async fn boom() -> &'static str {
         panic!("handler exploded")
+    }
+    async fn verdict_failure() -> &'static str {
+        super::verdict_failure();
+        "no answer found"
+    }
+    async fn verdict_partial() -> &'static str {
+        super::verdict_partial();
+        "escalated"
+    }
+    async fn verdict_overridden() -> HttpResponse {
+        emit_outcome(Outcome::success().value("tickets_resolved", 1.0));
+        HttpResponse::BadGateway().body("model down")
     }
     // Errors as actix handlers return them: actix answers with the response they describe.
     async fn rejected() -> actix_web::Result<&'static str> {
@@ -162,6 +205,9 @@ mod actix_app {
                     .route("/fail", web::get().to(fail))
                     .route("/boom", web::get().to(boom))
                     .route("/rejected", web::get().to(rejected))
+                    .route("/verdict-failure", web::get().to(verdict_failure))
+                    .route("/verdict-partial", web::get().to(verdict_partial))
+                    .route("/verdict-overridden", web::get().to(verdict_overridden))
                     .route("/unavailable", web::get().to(unavailable))
                     .route("/slow", web::get().to(slow))
                     .route("/stream", web::get().to(stream))
@@ -288,6 +334,17 @@ async fn run_suite(label: &str, addr: std::net::SocketAddr) -> BTreeMap<&'static
             .status,
         503
     );
+    // the app's verdict on a 200, and a 502 that wins over an emitted success
+    for (path, case, status) in [
+        ("/verdict-failure", "verdict-failure", 200),
+        ("/verdict-partial", "verdict-partial", 200),
+        ("/verdict-overridden", "verdict-overridden", 502),
+    ] {
+        let r = send(&mut client, body(get(path, &ev(case)), ""))
+            .await
+            .unwrap();
+        assert_eq!(r.status, status, "{label} {case}");
+    }
     // handler errors, as each framework's handlers return them: a client error and a 503
     for (path, case, status) in [
         ("/rejected", "rejected", 400),
@@ -343,7 +400,10 @@ async fn run_suite(label: &str, addr: std::net::SocketAddr) -> BTreeMap<&'static
         .unwrap();
     assert_eq!(r.status, 503);
 
-    let cases: [(&'static str, usize); 12] = [
+    let cases: [(&'static str, usize); 15] = [
+        ("verdict-failure", 1),
+        ("verdict-partial", 1),
+        ("verdict-overridden", 1),
         ("ids", 2),
         ("fallback", 2),
         ("fail", 1),
@@ -421,6 +481,54 @@ fn check_expectations(label: &str, runs: &BTreeMap<&'static str, Observed>) {
         Some(Val::Int(503))
     );
     assert_eq!(runs["fail"].span_status, 2);
+
+    // The app's verdict decides a run whose work succeeded; nothing it set is lost.
+    assert_eq!(
+        status("verdict-failure"),
+        "Str(\"failure\")",
+        "{}",
+        ctx("verdict-failure")
+    );
+    assert_eq!(attr("verdict-failure", "error.type"), s("no_answer"));
+    assert_eq!(
+        attr("verdict-failure", "botanu.outcome.error_type"),
+        s("no_answer")
+    );
+    assert_eq!(
+        attr("verdict-failure", "botanu.outcome.reason"),
+        s("kb empty")
+    );
+    assert_eq!(runs["verdict-failure"].span_status, 2);
+    assert_eq!(
+        status("verdict-partial"),
+        "Str(\"partial\")",
+        "{}",
+        ctx("verdict-partial")
+    );
+    assert_eq!(
+        attr("verdict-partial", "botanu.outcome.reason_code"),
+        s("escalated")
+    );
+    assert_eq!(
+        attr("verdict-partial", "botanu.outcome.confidence"),
+        Some(Val::Double(0.4))
+    );
+    assert_eq!(
+        attr("verdict-partial", "botanu.outcome.metadata.tier"),
+        s("gold")
+    );
+    assert_eq!(
+        attr("verdict-partial", "botanu.outcome.value_amount"),
+        Some(Val::Double(0.5))
+    );
+    assert_eq!(attr("verdict-partial", "error.type"), None);
+    // The work itself failed: that wins over the emitted success; the value is kept.
+    assert_eq!(status("verdict-overridden"), "Str(\"failure\")");
+    assert_eq!(attr("verdict-overridden", "error.type"), s("502"));
+    assert_eq!(
+        attr("verdict-overridden", "botanu.outcome.value_type"),
+        s("tickets_resolved")
+    );
 
     // One rule for both frameworks: the response the client gets decides (4xx is the
     // client's error, not the run's; 5xx fails it with the status code as error.type).

@@ -430,16 +430,21 @@ impl ActiveRun {
             return;
         }
         let run = &self.run;
-        let prior = run.outcome();
-        let mut outcome = RunOutcome::new(end.status);
-        outcome.error_class = end.error_class.as_ref().map(|c| c.to_string());
-        if let Some(p) = &prior {
-            outcome.value_type = p.value_type.clone();
-            outcome.value_amount = p.value_amount;
-            outcome.confidence = p.confidence;
-            outcome.reason_code = p.reason_code.clone();
-        }
-        run.complete(outcome.clone());
+        // The app's verdict (emit_outcome, complete) decides a run whose work succeeded; a
+        // failure, timeout or cancellation of the work itself wins over it.
+        let verdict = run.outcome();
+        let (status, error_class, message) = match &verdict {
+            Some(v) if end.status == RunStatus::Success && v.status != RunStatus::Success => (
+                v.status,
+                v.error_class.clone().map(Cow::Owned),
+                v.reason_code.clone(),
+            ),
+            _ => (end.status, end.error_class, end.message),
+        };
+        let mut outcome = verdict.unwrap_or_else(|| RunOutcome::new(status));
+        outcome.status = status;
+        outcome.error_class = error_class.as_ref().map(|c| c.to_string());
+        run.record_outcome(outcome.clone());
         let duration = duration_ms(run.duration().unwrap_or_default());
 
         let span = self.span_cx.span();
@@ -454,11 +459,30 @@ impl ActiveRun {
         for kv in end.attributes {
             span.set_attribute(kv);
         }
+        // What the app said about the result, written once, here.
+        if let Some(v) = &outcome.value_type {
+            span.set_attribute(KeyValue::new(attr::OUTCOME_VALUE_TYPE, v.clone()));
+        }
+        if let Some(v) = outcome.value_amount {
+            span.set_attribute(KeyValue::new(attr::OUTCOME_VALUE_AMOUNT, v));
+        }
+        if let Some(v) = outcome.confidence {
+            span.set_attribute(KeyValue::new(attr::OUTCOME_CONFIDENCE, v));
+        }
+        if let Some(v) = &outcome.reason_code {
+            span.set_attribute(KeyValue::new(attr::OUTCOME_REASON_CODE, v.clone()));
+        }
+        for (k, v) in &outcome.metadata {
+            span.set_attribute(KeyValue::new(
+                format!("botanu.outcome.metadata.{k}"),
+                v.clone(),
+            ));
+        }
         let mut event = Vec::with_capacity(7);
         event.extend(run.identity_attributes());
-        event.push(KeyValue::new("status", end.status.as_str()));
+        event.push(KeyValue::new("status", status.as_str()));
         event.push(KeyValue::new("duration_ms", duration));
-        if let Some(class) = &end.error_class {
+        if let Some(class) = &error_class {
             event.push(KeyValue::new("error_class", class.to_string()));
             span.set_attribute(KeyValue::new("error.type", class.to_string()));
             span.set_attribute(KeyValue::new(attr::OUTCOME_ERROR_CLASS, class.to_string()));
@@ -471,10 +495,10 @@ impl ActiveRun {
         }
         span.add_event_with_timestamp(EVENT_COMPLETED, SystemTime::now(), event);
         span.set_attribute(KeyValue::new(attr::DURATION_MS, duration));
-        match end.status {
+        match status {
             RunStatus::Success | RunStatus::Partial => span.set_status(Status::Ok),
             status => {
-                let description = match (&end.error_class, &end.message) {
+                let description = match (&error_class, &message) {
                     (Some(c), Some(m)) => format!("{c}: {m}"),
                     (Some(c), None) => c.to_string(),
                     (None, Some(m)) => m.clone(),

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::baggage::Baggage;
-use opentelemetry::{KeyValue, StringValue};
+use opentelemetry::{KeyValue, StringValue, Value};
 
 use crate::semconv::{attr, keys};
 
@@ -106,15 +106,17 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
-/// How a run ended, as recorded by [`RunContext::complete`].
+/// How a run ended, as [`RunContext::outcome`] reports it: the status and what the app said
+/// about the result ([`Outcome`](crate::Outcome), through [`emit_outcome`](crate::emit_outcome)
+/// or [`RunContext::complete`]). Read-only: the app records an outcome with an `Outcome`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RunOutcome {
-    /// The final status.
+    /// The status.
     pub status: RunStatus,
     /// A machine-readable reason (`botanu.outcome.reason_code`).
     pub reason_code: Option<String>,
-    /// The error class on failure (`botanu.outcome.error_class`).
+    /// The error type on failure (`error.type`, `botanu.outcome.error_class`).
     pub error_class: Option<String>,
     /// What the run produced, e.g. `tickets_resolved` (`botanu.outcome.value_type`).
     pub value_type: Option<String>,
@@ -122,11 +124,12 @@ pub struct RunOutcome {
     pub value_amount: Option<f64>,
     /// Confidence in the outcome, 0–1 (`botanu.outcome.confidence`).
     pub confidence: Option<f64>,
+    /// Metadata given to [`RunContext::complete`] (`botanu.outcome.metadata.<key>`).
+    pub metadata: Vec<(String, Value)>,
 }
 
 impl RunOutcome {
-    /// An outcome with the given status and nothing else.
-    pub fn new(status: RunStatus) -> Self {
+    pub(crate) fn new(status: RunStatus) -> Self {
         RunOutcome {
             status,
             reason_code: None,
@@ -134,32 +137,22 @@ impl RunOutcome {
             value_type: None,
             value_amount: None,
             confidence: None,
+            metadata: Vec::new(),
         }
     }
+}
 
-    /// Sets the reason code.
-    pub fn reason_code(mut self, reason: impl Into<String>) -> Self {
-        self.reason_code = Some(reason.into());
-        self
-    }
-
-    /// Sets the error class.
-    pub fn error_class(mut self, class: impl Into<String>) -> Self {
-        self.error_class = Some(class.into());
-        self
-    }
-
-    /// Sets the business value produced by the run.
-    pub fn value(mut self, value_type: impl Into<String>, amount: f64) -> Self {
-        self.value_type = Some(value_type.into());
-        self.value_amount = Some(amount);
-        self
-    }
-
-    /// Sets the confidence.
-    pub fn confidence(mut self, confidence: f64) -> Self {
-        self.confidence = Some(confidence);
-        self
+impl From<crate::Outcome> for RunOutcome {
+    fn from(o: crate::Outcome) -> Self {
+        RunOutcome {
+            status: o.status,
+            reason_code: o.reason,
+            error_class: o.error_type,
+            value_type: o.value_type,
+            value_amount: o.value_amount,
+            confidence: o.confidence,
+            metadata: o.metadata,
+        }
     }
 }
 
@@ -565,10 +558,46 @@ impl RunContext {
         }
     }
 
-    /// Records how the run ended, replacing any earlier outcome, and fixes its duration.
-    pub fn complete(&self, outcome: RunOutcome) {
+    /// Records how the run ended, replacing any earlier outcome, and fixes its duration: for
+    /// runs driven by hand (their span attributes then carry it, see
+    /// [`to_span_attributes`](Self::to_span_attributes)). In a run botanu started (a layer, a
+    /// scope, `#[workflow]`) it is the app's verdict, as [`emit_outcome`](crate::emit_outcome)
+    /// records it: the run ends with its status unless the work itself failed, and its reason,
+    /// value, confidence and metadata are written on the run span.
+    ///
+    /// ```
+    /// use botanu_core::{Outcome, RunContext, RunStatus};
+    ///
+    /// let run = RunContext::new("Customer Support", "ticket-42", "acme");
+    /// run.complete(Outcome::partial().value("tickets_resolved", 0.5).reason("escalated"));
+    /// let outcome = run.outcome().unwrap();
+    /// assert_eq!(outcome.status, RunStatus::Partial);
+    /// assert_eq!(outcome.reason_code.as_deref(), Some("escalated"));
+    /// ```
+    pub fn complete(&self, outcome: crate::Outcome) {
+        self.record_outcome(outcome.into());
+    }
+
+    /// Stores the run's outcome and fixes its duration.
+    pub(crate) fn record_outcome(&self, outcome: RunOutcome) {
         let elapsed = self.inner.started.elapsed();
         *lock(&self.inner.state.outcome) = Some((outcome, elapsed));
+    }
+
+    /// Merges an emitted outcome into the app's verdict: its status, and the value, confidence
+    /// and error type it sets (a later emit overrides an earlier one).
+    pub(crate) fn merge_verdict(&self, o: crate::Outcome) {
+        let elapsed = self.inner.started.elapsed();
+        let mut slot = lock(&self.inner.state.outcome);
+        let (verdict, _) = slot.get_or_insert_with(|| (RunOutcome::new(o.status), elapsed));
+        verdict.status = o.status;
+        verdict.value_type = o.value_type.or(verdict.value_type.take());
+        verdict.value_amount = o.value_amount.or(verdict.value_amount);
+        verdict.confidence = o.confidence.or(verdict.confidence);
+        verdict.error_class = match o.status {
+            RunStatus::Success => None,
+            _ => o.error_type.or(verdict.error_class.take()),
+        };
     }
 
     /// The recorded outcome.
@@ -738,6 +767,12 @@ impl RunContext {
                 }
             };
             opt(&mut a, attr::OUTCOME_REASON_CODE, &o.reason_code);
+            for (k, v) in &o.metadata {
+                a.push(KeyValue::new(
+                    format!("botanu.outcome.metadata.{k}"),
+                    v.clone(),
+                ));
+            }
             opt(&mut a, attr::OUTCOME_ERROR_CLASS, &o.error_class);
             opt(&mut a, attr::OUTCOME_VALUE_TYPE, &o.value_type);
             if let Some(v) = o.value_amount {

@@ -9,42 +9,64 @@ use std::time::SystemTime;
 
 use opentelemetry::{Context, KeyValue, Value};
 
-use crate::run::{non_empty, Recorded, RunContext, RunOutcome, RunStatus};
+use crate::run::{non_empty, Recorded, RunContext, RunStatus};
 
 /// Event added by [`emit_outcome`].
 pub(crate) const EVENT_OUTCOME_EMITTED: &str = "botanu.outcome_emitted";
 
-/// A business outcome of a run: what it produced, how sure it is, why it failed.
+/// A business outcome of a run: whether it did what it was for, what it produced, how sure it
+/// is, why it failed. The one type for both ways of recording it: [`emit_outcome`] from
+/// anywhere inside a run, and [`RunContext::complete`] on a run driven by hand.
 ///
 /// ```
 /// use botanu_core::{emit_outcome, Outcome};
 /// emit_outcome(Outcome::success().value("tickets_resolved", 1.0).confidence(0.92));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// The status is the app's verdict on the business result. A run started by botanu (a layer,
+/// a scope, `#[workflow]`) ends with it when the work itself succeeded: a handler that answers
+/// 200 but emitted `Outcome::failure("no_answer")` is a failed run with `error.type`
+/// `no_answer`. When the work itself failed (a 5xx, an error, a panic) or was canceled, that
+/// status wins over the app's verdict.
+#[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub struct Outcome {
-    value_type: Option<String>,
-    value_amount: Option<f64>,
-    confidence: Option<f64>,
-    reason: Option<String>,
-    error_type: Option<String>,
-    metadata: Vec<(String, Value)>,
+    pub(crate) status: RunStatus,
+    pub(crate) value_type: Option<String>,
+    pub(crate) value_amount: Option<f64>,
+    pub(crate) confidence: Option<f64>,
+    pub(crate) reason: Option<String>,
+    pub(crate) error_type: Option<String>,
+    pub(crate) metadata: Vec<(String, Value)>,
 }
 
 impl Outcome {
-    /// An outcome with nothing set yet.
-    pub fn new() -> Self {
-        Self::default()
+    /// An outcome with this status and nothing else.
+    pub fn new(status: RunStatus) -> Self {
+        Outcome {
+            status,
+            value_type: None,
+            value_amount: None,
+            confidence: None,
+            reason: None,
+            error_type: None,
+            metadata: Vec::new(),
+        }
     }
-    /// A successful outcome (set its value with [`value`](Self::value)).
+    /// The run did what it was for (set what it produced with [`value`](Self::value)).
     pub fn success() -> Self {
-        Self::default()
+        Self::new(RunStatus::Success)
     }
-    /// A failed outcome of the given error type (`botanu.outcome.error_type`).
+    /// The run did part of what it was for.
+    pub fn partial() -> Self {
+        Self::new(RunStatus::Partial)
+    }
+    /// The run failed, for a reason of type `error_type` (a short, low-cardinality name such
+    /// as `no_answer`): the run's `error.type`.
     pub fn failure(error_type: impl Into<String>) -> Self {
         Outcome {
             error_type: Some(error_type.into()),
-            ..Self::default()
+            ..Self::new(RunStatus::Failure)
         }
     }
     /// What the run produced and how much, e.g. `("tickets_resolved", 1.0)`.
@@ -58,7 +80,8 @@ impl Outcome {
         self.confidence = Some(confidence);
         self
     }
-    /// A reason, free text.
+    /// A reason, free text (`botanu.outcome.reason` when emitted,
+    /// `botanu.outcome.reason_code` when a run completes with it).
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
         self
@@ -68,30 +91,31 @@ impl Outcome {
         self.metadata.push((key.into(), value.into()));
         self
     }
+    /// The status.
+    pub fn status(&self) -> RunStatus {
+        self.status
+    }
 }
 
 fn current_run() -> Option<RunContext> {
     Context::map_current(RunContext::from_context_local)
 }
 
-/// Records an outcome on the current run: `botanu.outcome.*` attributes and one
-/// `botanu.outcome_emitted` event {value_type?, value_amount?, error_type?}. The value also
-/// goes into the run's `botanu.run.completed` event. No `status` attribute is written (as in
-/// the reference SDK, outcomes are diagnostic; the run's status comes from how it ended).
+/// Records an outcome on the current run: `botanu.outcome.*` attributes, one
+/// `botanu.outcome_emitted` event {value_type?, value_amount?, error_type?}, and the app's
+/// verdict on the run (see [`Outcome`]): its status, value and confidence go into the run's
+/// `botanu.run.completed` event and attributes when it ends. A later call overrides what an
+/// earlier one set. No `botanu.outcome.status` attribute is written (as in the reference
+/// SDK). Outside a run it does nothing.
 pub fn emit_outcome(outcome: Outcome) {
     let Some(run) = current_run() else { return };
     let mut event = Vec::new();
     let attr = |k: &'static str, v: Value| run.record(Recorded::Attribute(KeyValue::new(k, v)));
     if let Some(v) = non_empty(&outcome.value_type) {
-        attr("botanu.outcome.value_type", v.to_owned().into());
         event.push(KeyValue::new("value_type", v.to_owned()));
     }
     if let Some(v) = outcome.value_amount {
-        attr("botanu.outcome.value_amount", v.into());
         event.push(KeyValue::new("value_amount", v));
-    }
-    if let Some(v) = outcome.confidence {
-        attr("botanu.outcome.confidence", v.into());
     }
     if let Some(v) = non_empty(&outcome.reason) {
         attr("botanu.outcome.reason", v.to_owned().into());
@@ -100,10 +124,10 @@ pub fn emit_outcome(outcome: Outcome) {
         attr("botanu.outcome.error_type", v.to_owned().into());
         event.push(KeyValue::new("error_type", v.to_owned()));
     }
-    for (k, v) in outcome.metadata {
+    for (k, v) in &outcome.metadata {
         run.record(Recorded::Attribute(KeyValue::new(
             format!("botanu.outcome.metadata.{k}"),
-            v,
+            v.clone(),
         )));
     }
     run.record(Recorded::Event(
@@ -111,15 +135,7 @@ pub fn emit_outcome(outcome: Outcome) {
         SystemTime::now(),
         event,
     ));
-    if outcome.value_type.is_some() || outcome.value_amount.is_some() {
-        let mut o = run
-            .outcome()
-            .unwrap_or_else(|| RunOutcome::new(RunStatus::Success));
-        o.value_type = outcome.value_type.or(o.value_type);
-        o.value_amount = outcome.value_amount.or(o.value_amount);
-        o.confidence = outcome.confidence.or(o.confidence);
-        run.complete(o);
-    }
+    run.merge_verdict(outcome);
 }
 
 /// Business context of the current run (reference `set_business_context`).
