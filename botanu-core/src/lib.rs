@@ -41,8 +41,11 @@ pub use track::{data, llm};
 /// Works on `async fn` and `fn`, free functions and methods. A function returning a `Result`
 /// (any type named `Result`) fails the run on `Err`; other return types are a success unless
 /// the call panics (failure, the panic continues) or the future is dropped (canceled).
-/// `botanu.workflow.version` is `v:` plus 12 hex digits of a hash of the function's tokens, so
-/// it changes when the code does (values differ from the Python SDK's).
+/// `botanu.workflow.version` is `v:` plus 12 hex digits of a hash of the function's tokens in a
+/// canonical form, so it changes when the code does and not with the toolchain or the layout
+/// (values differ from the Python SDK's). The expansion calls `::botanu_core`; an app that
+/// depends only on an adapter names the path with `crate`:
+/// `#[botanu_axum::botanu_core::workflow(crate = botanu_axum::botanu_core, name = "Digest")]`.
 #[cfg(feature = "macros")]
 pub use botanu_macros::workflow;
 pub use config::BotanuConfig;

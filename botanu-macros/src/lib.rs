@@ -10,7 +10,7 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{parse_macro_input, Expr, ItemFn, MetaNameValue, ReturnType, Token, Type};
 
-const KEYS: &str = "name, event_id, customer_id, tenant_id";
+const KEYS: &str = "name, event_id, customer_id, tenant_id, crate";
 
 /// Makes each call of the function one botanu run; see `botanu_core::workflow`.
 #[proc_macro_attribute]
@@ -40,8 +40,20 @@ fn expand(
     func: ItemFn,
 ) -> syn::Result<proc_macro2::TokenStream> {
     let mut name: Option<Expr> = None;
+    let mut krate: Option<syn::Path> = None;
     let mut setters = Vec::new();
     for arg in args {
+        // `crate` is a keyword: not an identifier to `get_ident`.
+        if arg.path.is_ident("crate") {
+            let Expr::Path(p) = arg.value else {
+                return Err(syn::Error::new_spanned(
+                    &arg.value,
+                    "`crate` takes the path botanu-core is reachable at, e.g. crate = botanu_axum::botanu_core",
+                ));
+            };
+            krate = Some(p.path);
+            continue;
+        }
         let Some(key) = arg.path.get_ident().map(ToString::to_string) else {
             return Err(syn::Error::new_spanned(
                 &arg.path,
@@ -77,12 +89,8 @@ fn expand(
         ));
     };
 
-    // A stable version of the function's code: FNV-1a over its tokens (values differ from the
-    // Python SDK's SHA-256 of source text, which Rust cannot see at run time).
-    let version = format!(
-        "v:{}",
-        &format!("{:016x}", fnv1a(&func.to_token_stream().to_string()))[..12]
-    );
+    let krate = krate.unwrap_or_else(|| syn::parse_quote!(::botanu_core));
+    let version = code_version(&func.to_token_stream());
 
     let ItemFn {
         attrs,
@@ -97,7 +105,7 @@ fn expand(
         ReturnType::Type(..) => None,
     };
     let scope = quote! {
-        ::botanu_core::workflow(#name)
+        #krate::workflow(#name)
             #(#setters)*
             .workflow_version(#version)
     };
@@ -149,8 +157,96 @@ fn contains_impl(ty: &Type) -> bool {
         || ty.to_token_stream().to_string().contains("impl ")
 }
 
+/// A version of the function's code, `v:` and 12 hex digits: FNV-1a over its tokens written in
+/// a canonical form of its own (identifiers, punctuation, literals as written, delimiters), so
+/// it changes when the code does and not when a toolchain prints tokens differently (values
+/// differ from the Python SDK's SHA-256 of source text, which Rust cannot see at run time).
+fn code_version(tokens: &proc_macro2::TokenStream) -> String {
+    let mut canonical = String::new();
+    canonical_tokens(tokens.clone(), &mut canonical);
+    format!("v:{}", &format!("{:016x}", fnv1a(&canonical))[..12])
+}
+
+fn canonical_tokens(tokens: proc_macro2::TokenStream, out: &mut String) {
+    use proc_macro2::{Delimiter, TokenTree};
+    for token in tokens {
+        match token {
+            TokenTree::Ident(i) => {
+                out.push_str(&i.to_string());
+                out.push(' ');
+            }
+            TokenTree::Punct(p) => {
+                // `&&` (one operator) and `& &` (two) differ in meaning: keep the spacing.
+                out.push(p.as_char());
+                if p.spacing() == proc_macro2::Spacing::Alone {
+                    out.push(' ');
+                }
+            }
+            TokenTree::Literal(l) => {
+                out.push_str(&l.to_string());
+                out.push(' ');
+            }
+            TokenTree::Group(g) => {
+                let (open, close) = match g.delimiter() {
+                    Delimiter::Parenthesis => ('(', ')'),
+                    Delimiter::Brace => ('{', '}'),
+                    Delimiter::Bracket => ('[', ']'),
+                    Delimiter::None => ('\u{2}', '\u{3}'),
+                };
+                out.push(open);
+                canonical_tokens(g.stream(), out);
+                out.push(close);
+            }
+        }
+    }
+}
+
 fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(code: &str) -> String {
+        code_version(&code.parse().unwrap())
+    }
+
+    #[test]
+    fn the_code_version_ignores_layout_and_follows_the_code() {
+        let a = version("fn f(x: u32) -> u32 { x + 1 }");
+        let b = version("fn f( x : u32 )->u32{\n    x+1\n}");
+        assert_eq!(a, b, "whitespace is not code");
+        assert_ne!(a, version("fn f(x: u32) -> u32 { x + 2 }"));
+        assert_ne!(a, version("fn f(x: u32) -> u32 { (x + 1) }"));
+        assert_ne!(version("fn f() { a && b }"), version("fn f() { a & &b }"));
+        // Pinned: a change of this value changes every user's workflow versions.
+        assert_eq!(a, "v:2a3b20402721");
+    }
+
+    #[test]
+    fn the_crate_key_names_where_botanu_core_is() {
+        let expand_with = |args: &str| {
+            let args = Punctuated::<MetaNameValue, Token![,]>::parse_terminated
+                .parse_str(args)
+                .unwrap();
+            let func: ItemFn =
+                syn::parse_str("async fn digest() -> Result<(), E> { Ok(()) }").unwrap();
+            expand(args, func).unwrap().to_string()
+        };
+        let default = expand_with(r#"name = "Digest""#);
+        assert!(default.contains(":: botanu_core :: workflow"), "{default}");
+        let through_axum = expand_with(r#"crate = botanu_axum::botanu_core, name = "Digest""#);
+        assert!(
+            through_axum.contains("botanu_axum :: botanu_core :: workflow"),
+            "{through_axum}"
+        );
+        assert!(
+            !through_axum.contains("{ :: botanu_core"),
+            "no hard-coded path: {through_axum}"
+        );
+    }
 }
