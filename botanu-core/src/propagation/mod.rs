@@ -1,6 +1,6 @@
 //! Propagation: botanu's Python-compatible W3C Baggage codec ([`BaggagePropagator`]), which
 //! hosts get the run's baggage ([`PropagationPolicy`]), and the outbound reqwest middleware
-//! ([`BotanuPropagation`], feature `reqwest`).
+//! (`BotanuPropagation`, feature `reqwest`).
 //!
 //! Runs travel as W3C Baggage. Header parsing is OpenTelemetry's own
 //! [`BaggagePropagator`](opentelemetry_sdk::propagation::BaggagePropagator); botanu's
@@ -18,7 +18,6 @@
 //! keys are written first so they are the last to be left out.
 //!
 //! [`BaggagePropagator`]: crate::BaggagePropagator
-//! [`BotanuPropagation`]: crate::BotanuPropagation
 
 pub(crate) mod baggage;
 mod policy;
