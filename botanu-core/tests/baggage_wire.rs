@@ -1,4 +1,4 @@
-//! Wire compatibility of the baggage codec with the reference Python SDK (§2.9), using the
+//! Wire compatibility of the baggage codec with the reference Python SDK, using the
 //! vectors produced by running that SDK (`fixtures/baggage-vectors.json`), plus the W3C limits
 //! and the run ↔ context binding.
 

@@ -1,5 +1,5 @@
-//! The run model: reference conformance cases RC1–RC21 (§15.1), the baggage encodings of
-//! §2.6/§2.8 and the span attributes of §2.7.
+//! The run model against the reference Python SDK's conformance cases: ids, retries,
+//! deadlines, cancellation, outcomes, the baggage encodings and the span attributes.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -299,7 +299,7 @@ fn span_attributes_names_and_types() {
     assert!(attr(&a, "botanu.run.duration_ms").is_none());
     assert!(attr(&a, "botanu.run.cancelled").is_none());
 
-    // RC19: after complete, value attributes but never botanu.outcome.status.
+    // After complete, value attributes but never botanu.outcome.status.
     run.complete(
         Outcome::partial()
             .value("tickets", 0.0)
@@ -381,7 +381,6 @@ fn from_baggage_needs_run_id_and_workflow() {
 
 #[test]
 fn from_baggage_defaults_follow_reference() {
-    // §2.8
     let m = |pairs: &[(&'static str, &'static str)]| pairs.to_vec();
     let r =
         RunContext::from_baggage(&m(&[("botanu.run_id", "r"), ("botanu.workflow", "w")])).unwrap();

@@ -1,4 +1,4 @@
-//! `SampledSpanProcessor` and `PreservingSampler` (reference §5; ARCHITECTURE.md, "Install modes").
+//! `SampledSpanProcessor` and `PreservingSampler` (ARCHITECTURE.md, "Install modes").
 
 use botanu_core::{Error, PreservingSampler, SampledSpanProcessor};
 use opentelemetry::trace::{

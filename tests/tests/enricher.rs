@@ -1,6 +1,6 @@
 //! `RunContextEnricher`: API spans and `tracing` spans started inside a run carry the seven run
 //! keys; existing attributes are never overwritten; spans outside a run get nothing.
-//! Reference conformance EN1–EN7 (§15.4), EV25/EV27/EV28 (§15.3) and quirk 14 (§16).
+//! The enricher against the reference Python SDK's conformance cases and known quirks.
 
 use botanu_core::semconv::keys;
 use botanu_core::{RunContext, RunContextEnricher};
@@ -203,7 +203,7 @@ fn empty_baggage_values_are_skipped() {
     assert_eq!(attr_str(&span, keys::EVENT_ID).as_deref(), Some("e"));
 }
 
-/// Quirk 14 (§16): the parent context handed to the SDK is used as given, even when it is
+/// The parent context handed to the SDK is used as given, even when it is
 /// empty and a run is current on the thread.
 #[test]
 fn explicit_empty_parent_context_is_respected() {
@@ -282,7 +282,7 @@ fn spans_in_a_run_describe_that_run_and_inherit_an_outer_tenant() {
     }
 }
 
-/// Keys outside the seven (retry chain, step) are not copied onto spans (§4).
+/// Keys outside the seven (retry chain, step) are not copied onto spans.
 #[test]
 fn retry_and_step_keys_are_not_copied() {
     let (provider, spans) = provider();

@@ -1,6 +1,6 @@
-//! `BotanuConfig`: environment names and defaults (reference §7, conformance §15.7/§15.8), the
-//! trusted-host rule for the API key decided on the final endpoint (§7.4, quirk 1), credential
-//! removal (§7.7), and clear errors naming the variable.
+//! `BotanuConfig`: environment names and defaults (the reference Python SDK's), the
+//! trusted-host rule for the API key decided on the final endpoint, credential removal, and
+//! clear errors naming the variable.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! PII scrubbing: the reference's verified vectors (§12.5), its built-in cases (§15.9), and a
+//! PII scrubbing: the reference's verified vectors, its built-in cases, and a
 //! corpus of 1,000 generated values per category, each found and removed in running text.
 
 use super::capture::{prepare_with, should_capture};
