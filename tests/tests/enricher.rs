@@ -60,7 +60,7 @@ fn botanu_attrs(span: &SpanData) -> Vec<String> {
 }
 
 #[test]
-fn en1_api_spans_in_a_run_carry_the_seven_keys() {
+fn api_spans_in_a_run_carry_the_seven_keys() {
     let (provider, spans) = provider();
     let tracer = provider.tracer("app");
     let run = full_run();
@@ -93,7 +93,7 @@ fn en1_api_spans_in_a_run_carry_the_seven_keys() {
 }
 
 #[test]
-fn en2_ev28_spans_outside_a_run_get_nothing() {
+fn spans_outside_a_run_get_nothing() {
     let (provider, spans) = provider();
     let tracer = provider.tracer("app");
     tracer.in_span("before", |_| {});
@@ -119,7 +119,7 @@ fn en2_ev28_spans_outside_a_run_get_nothing() {
 }
 
 #[test]
-fn en3_existing_attributes_are_never_overwritten() {
+fn existing_attributes_are_never_overwritten() {
     let (provider, spans) = provider();
     let tracer = provider.tracer("app");
     let run = full_run();
@@ -215,7 +215,7 @@ fn explicit_empty_parent_context_is_respected() {
 }
 
 #[test]
-fn en4_en5_en6_en7_lifecycle_calls_are_harmless() {
+fn lifecycle_calls_are_harmless() {
     let e = RunContextEnricher::new();
     let (provider, spans) = provider();
     provider.tracer("t").in_span("x", |_| {});
