@@ -225,8 +225,60 @@ fn capture(c: &mut Criterion) {
     g.finish();
 }
 
+/// A provider call recognised on the wire (feature `reqwest`: `cargo bench -p botanu-core
+/// --features reqwest --bench core -- wire`), against the same call tracked by hand in the same
+/// run: what recognition adds is reading the request and the response.
+#[cfg(feature = "reqwest")]
+fn wire(c: &mut Criterion) {
+    let _ = botanu_core::enable_with(botanu_core::BotanuConfig::default().with_export(false));
+    let run = RunContext::new("Customer Support", "ticket-42", "acme");
+    let _inside = run.to_context(&Context::new()).attach();
+    let endpoints = botanu_core::llm::LlmEndpoints::default();
+    let url = url::Url::parse("https://api.openai.com/v1/chat/completions").unwrap();
+    let request = br#"{"model":"gpt-4o-mini","temperature":0.2,"max_tokens":256,"messages":[{"role":"user","content":"How do I reset my password? I tried the link in the email twice."}]}"#;
+    let response = br#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Open Settings, choose Security, then Reset password; the link is valid for 30 minutes."},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":7,"total_tokens":49,"prompt_tokens_details":{"cached_tokens":10}}}"#;
+    let sse: Vec<String> = (0..20)
+        .map(|i| format!("data: {{\"id\":\"chatcmpl-2\",\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"word{i} \"}},\"finish_reason\":null}}]}}\n\n"))
+        .chain(std::iter::once("data: {\"id\":\"chatcmpl-2\",\"choices\":[],\"usage\":{\"prompt_tokens\":31,\"completion_tokens\":20}}\n\ndata: [DONE]\n\n".to_owned()))
+        .collect();
+    let sse: Vec<&[u8]> = sse.iter().map(|s| s.as_bytes()).collect();
+    let mut g = c.benchmark_group("LLM call");
+    g.bench_function(
+        "tracked by hand (track_llm, tokens, model, id, finish)",
+        |b| {
+            b.iter(|| {
+                let call = botanu_core::track_llm("openai", "gpt-4o-mini");
+                call.set_tokens((42, 7))
+                    .set_request_id("chatcmpl-1")
+                    .set_response_model("gpt-4o-mini-2024-07-18")
+                    .set_finish_reason("stop");
+                call.finish();
+            })
+        },
+    );
+    g.bench_function("recognised on the wire, JSON", |b| {
+        b.iter(|| {
+            botanu_core::__bench::wire_call(
+                &endpoints,
+                &url,
+                request,
+                &[black_box(response)],
+                false,
+            )
+        })
+    });
+    g.bench_function("recognised on the wire, SSE (20 chunks + usage)", |b| {
+        b.iter(|| botanu_core::__bench::wire_call(&endpoints, &url, request, black_box(&sse), true))
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn wire(_: &mut Criterion) {}
+
 criterion_group!(
     benches,
+    wire,
     enricher,
     sampled_processor,
     run_context,

@@ -116,4 +116,26 @@ pub mod __bench {
     pub fn traces_endpoint(config: &crate::BotanuConfig) -> Result<String, crate::Error> {
         config.resolve().map(|r| r.traces_endpoint)
     }
+
+    /// One provider call through the wire recogniser, as `BotanuPropagation` makes it: the
+    /// request recognised and read, the span started, the response observed in `chunks` and
+    /// recorded. `false` when `url` is not a provider endpoint.
+    #[cfg(feature = "reqwest")]
+    pub fn wire_call(
+        endpoints: &crate::llm::LlmEndpoints,
+        url: &url::Url,
+        request: &[u8],
+        chunks: &[&[u8]],
+        event_stream: bool,
+    ) -> bool {
+        let Some(recognised) = endpoints.recognise("POST", url) else {
+            return false;
+        };
+        let mut tap = recognised.start(Some(request)).respond(200, event_stream);
+        for chunk in chunks {
+            tap.data(chunk);
+        }
+        tap.end();
+        true
+    }
 }

@@ -4,6 +4,9 @@
 //! in-repo OTLP/HTTP receiver on 127.0.0.1, exports there, starts the app, sends itself a few
 //! tickets from different customers (one streamed answer, one failing ticket, one that asks
 //! the internal billing service through `PropagateLayer`), prints one row per run and exits.
+//! The model is an OpenAI-compatible endpoint on 127.0.0.1 called through reqwest with
+//! `BotanuPropagation`: botanu recognises each call on the wire, so the tokens column comes from
+//! the provider's answers; the handler sets no token count.
 //! With `OTEL_EXPORTER_OTLP_ENDPOINT`, `BOTANU_COLLECTOR_ENDPOINT` or `BOTANU_API_KEY` set it
 //! exports there instead.
 //!

@@ -77,29 +77,83 @@ pub async fn send_tickets(addr: std::net::SocketAddr) {
     }
 }
 
-/// The simulated model call: a client span with token counts, as an LLM SDK would make.
-pub async fn ask_model(question: &str) -> String {
-    let answer = format!("Thanks for asking \"{question}\": here is what to do next.");
-    let result: Result<String, std::convert::Infallible> =
-        botanu_core::llm::call("demo", "support-model-small", |call| async move {
-            call.set_request_params(botanu_core::llm::RequestParams {
-                temperature: Some(0.2),
-                max_tokens: Some(256),
-                ..Default::default()
-            })
-            .set_input_content(question);
-            tokio::time::sleep(Duration::from_millis(15)).await;
-            let input_tokens = 40 + question.split_whitespace().count() as u64 * 3;
-            call.set_tokens((input_tokens, 64))
-                .set_finish_reason("stop")
-                .set_output_content(&answer);
-            Ok(answer)
+/// The demo's model: an OpenAI-compatible chat endpoint on 127.0.0.1 (simulated answers and
+/// token counts, as a provider returns them), called through reqwest with
+/// [`BotanuPropagation`](botanu_core::BotanuPropagation), which recognises the call on the wire
+/// and records it as a GenAI span with the response's usage. The demo's code sets no token
+/// count.
+struct Model {
+    client: reqwest_middleware::ClientWithMiddleware,
+    url: String,
+}
+
+static MODEL: tokio::sync::OnceCell<Model> = tokio::sync::OnceCell::const_new();
+
+async fn model() -> &'static Model {
+    MODEL
+        .get_or_init(|| async {
+            let app = axum::Router::new().route(
+                "/v1/chat/completions",
+                axum::routing::post(chat_completions),
+            );
+            let addr = botanu_receiver::http::serve(app).await;
+            let endpoints = botanu_core::llm::LlmEndpoints::default()
+                .openai_compatible(&addr.to_string(), "demo");
+            Model {
+                client: reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                    .with(botanu_core::BotanuPropagation::new().with_llm_endpoints(endpoints))
+                    .build(),
+                url: format!("http://{addr}/v1/chat/completions"),
+            }
         })
+        .await
+}
+
+/// The simulated provider: answers, and counts tokens the way a provider reports them.
+async fn chat_completions(
+    axum::Json(request): axum::Json<serde_json::Value>,
+) -> axum::Json<serde_json::Value> {
+    let question = request["messages"][0]["content"].as_str().unwrap_or("");
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    let answer = format!("Thanks for asking \"{question}\": here is what to do next.");
+    let input_tokens = 40 + question.split_whitespace().count() * 3;
+    axum::Json(serde_json::json!({
+        "id": format!("chatcmpl-demo-{}", question.len()),
+        "object": "chat.completion",
+        "model": "support-model-small-2026-11",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": input_tokens, "completion_tokens": 64, "total_tokens": input_tokens + 64},
+    }))
+}
+
+/// Asks the demo's model, as an app asks its provider: an HTTP request, nothing else.
+pub async fn ask_model(question: &str) -> String {
+    let model = model().await;
+    let request = serde_json::json!({
+        "model": "support-model-small",
+        "temperature": 0.2,
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": question}],
+    });
+    let reply = model
+        .client
+        .post(&model.url)
+        .header("content-type", "application/json")
+        .body(request.to_string())
+        .send()
         .await;
-    match result {
-        Ok(answer) => answer,
-        Err(never) => match never {},
-    }
+    let text = match reply {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => return format!("the model is unavailable: {e}"),
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v["choices"][0]["message"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
 }
 
 use botanu_receiver::receiver::{ReceivedSpan, Val};

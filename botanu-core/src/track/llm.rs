@@ -137,7 +137,16 @@ pub fn track_llm_operation(provider: &str, model: &str, operation: &str) -> LlmC
     }
 }
 
+#[cfg(feature = "reqwest")]
+pub use crate::track::wire::LlmEndpoints;
+
 impl LlmCall {
+    /// The span (for the wire recogniser's own attributes).
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn span(&self) -> &TrackedSpan {
+        &self.span
+    }
+
     /// Token counts: input and output always, cache counts when non-zero.
     pub fn set_tokens(&self, usage: impl Into<TokenUsage>) -> &Self {
         let u = usage.into();

@@ -8,6 +8,8 @@ pub mod llm;
 mod pii_tests;
 #[cfg(feature = "reqwest")]
 pub(crate) mod reqwest;
+#[cfg(feature = "reqwest")]
+pub(crate) mod wire;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,7 +61,7 @@ impl TrackedSpan {
         TrackedSpan {
             state: Arc::new(State {
                 span_cx: entered.span_cx,
-                cx: entered.work_cx,
+                cx: mark(entered.work_cx, scope),
                 started: Instant::now(),
                 ended: AtomicBool::new(false),
                 duration_attr,
@@ -94,9 +96,42 @@ impl TrackedSpan {
         span.set_status(Status::error(format!("{class}: {message}")));
     }
 
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn set_status_error(&self, message: &'static str) {
+        self.state.span_cx.span().set_status(Status::error(message));
+    }
+
     pub(crate) fn end(&self) {
         self.state.end();
     }
+}
+
+/// Marks the context of work inside a tracked span with the span's scope.
+#[cfg(feature = "reqwest")]
+#[derive(Debug)]
+struct InTracked(&'static str);
+
+#[cfg(feature = "reqwest")]
+fn mark(cx: Context, scope: &'static str) -> Context {
+    // Only LLM calls are asked about.
+    if scope == crate::semconv::scopes::GEN_AI {
+        cx.with_value(InTracked(scope))
+    } else {
+        cx
+    }
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn mark(cx: Context, _scope: &'static str) -> Context {
+    cx
+}
+
+/// Whether `cx` is inside an LLM call the app tracks itself (`llm::call`, `track_llm`): a
+/// request made there is not recognised as a second call.
+#[cfg(feature = "reqwest")]
+pub(crate) fn inside_llm_call(cx: &Context) -> bool {
+    cx.get::<InTracked>()
+        .is_some_and(|t| t.0 == crate::semconv::scopes::GEN_AI)
 }
 
 impl State {
