@@ -553,6 +553,14 @@ fn check_expectations(label: &str, runs: &BTreeMap<&'static str, Observed>) {
     assert_eq!(runs["unavailable"].span_status, 2);
 
     assert_eq!(status("panic"), "Str(\"failure\")", "{}", ctx("panic"));
+    // A panic is an exception (recorded as the reference SDK records a raised one); a 5xx
+    // response is not.
+    assert!(
+        runs["panic"].events.contains(&"exception".to_owned()),
+        "{}",
+        ctx("panic")
+    );
+    assert!(!runs["unavailable"].events.contains(&"exception".to_owned()));
     assert_eq!(
         runs["panic"]
             .completed

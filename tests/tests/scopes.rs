@@ -52,6 +52,27 @@ fn sync_scope_success_error_and_panic() {
         Some("QuotaExceeded")
     );
     assert_eq!(err.status, (2, "QuotaExceeded: QuotaExceeded".to_owned()));
+    // The error is recorded as an exception, once, as the reference SDK records a raised one.
+    let exceptions: Vec<_> = err
+        .events
+        .iter()
+        .filter(|e| e.name == "exception")
+        .collect();
+    assert_eq!(exceptions.len(), 1);
+    assert_eq!(
+        exceptions[0]
+            .attributes
+            .get("exception.type")
+            .and_then(Val::as_str),
+        Some("QuotaExceeded")
+    );
+    assert_eq!(
+        exceptions[0]
+            .attributes
+            .get("exception.message")
+            .and_then(Val::as_str),
+        Some("QuotaExceeded")
+    );
 
     let panicked = std::panic::catch_unwind(|| {
         workflow("Sync Job")
@@ -62,6 +83,8 @@ fn sync_scope_success_error_and_panic() {
     let (p, _) = run("Sync Job", "sync-panic", 1);
     assert_eq!(completed_attr(&p, "error_class").as_deref(), Some("panic"));
     assert!(p.status.1.contains("job exploded"));
+    assert!(p.events.iter().any(|e| e.name == "exception"
+        && e.attributes.get("exception.message").and_then(Val::as_str) == Some("job exploded")));
     assert!(
         RunContext::current().is_none(),
         "context restored after the scope"

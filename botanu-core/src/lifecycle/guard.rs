@@ -59,7 +59,11 @@ pub(crate) fn guard_callback<T>(what: &'static str, f: impl FnOnce() -> T) -> Op
 
 /// Ends `active` for a panic in the handler (error class `panic`, the panic's message).
 fn finish_panicked(active: ActiveRun, payload: &(dyn std::any::Any + Send)) {
-    active.finish(RunEnd::failure("panic").message(panic_message(payload)));
+    active.finish(
+        RunEnd::failure("panic")
+            .message(panic_message(payload))
+            .exception(),
+    );
 }
 
 /// The error class of an error type, as the run records it: the type's name without module

@@ -474,7 +474,7 @@ impl RequestRun {
     /// The service failed without a response (the connection is closed): the run fails with
     /// `error.type` = the error's type name (`E`, without module paths).
     pub fn fail<E: ?Sized>(self, message: Option<String>) {
-        let mut end = RunEnd::failure(error_class_of::<E>());
+        let mut end = RunEnd::failure(error_class_of::<E>()).exception();
         if let Some(m) = message {
             end = end.message(m);
         }
@@ -558,8 +558,11 @@ impl ResponseRun {
         if let Some(run) = slot.as_mut() {
             match &polled {
                 Poll::Ready(None) => run.end(),
-                Poll::Ready(Some(Err(_))) => run
-                    .finish(RunEnd::failure(error_class_of::<E>()).message("response body failed")),
+                Poll::Ready(Some(Err(_))) => run.finish(
+                    RunEnd::failure(error_class_of::<E>())
+                        .message("response body failed")
+                        .exception(),
+                ),
                 Poll::Ready(Some(Ok(_))) if ended(&body) => run.end(),
                 _ => {}
             }

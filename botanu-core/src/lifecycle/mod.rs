@@ -356,6 +356,7 @@ pub struct RunEnd {
     error_class: Option<Cow<'static, str>>,
     message: Option<String>,
     attributes: Vec<KeyValue>,
+    exception: bool,
 }
 
 impl RunEnd {
@@ -366,7 +367,15 @@ impl RunEnd {
             error_class: None,
             message: None,
             attributes: Vec::new(),
+            exception: false,
         }
+    }
+    /// The run ended with an error or a panic (not with a response that says so): the run span
+    /// also gets an `exception` event (`exception.type` = the error class, `exception.message`),
+    /// as the reference SDK records a raised exception.
+    pub fn exception(mut self) -> Self {
+        self.exception = true;
+        self
     }
     /// A failure of class `error_class` (written as `error.type` and in the completed event).
     pub fn failure(error_class: impl Into<Cow<'static, str>>) -> Self {
@@ -433,6 +442,7 @@ impl ActiveRun {
         // The app's verdict (emit_outcome, complete) decides a run whose work succeeded; a
         // failure, timeout or cancellation of the work itself wins over it.
         let verdict = run.outcome();
+        let exception = end.exception;
         let (status, error_class, message) = match &verdict {
             Some(v) if end.status == RunStatus::Success && v.status != RunStatus::Success => (
                 v.status,
@@ -482,6 +492,18 @@ impl ActiveRun {
         event.extend(run.identity_attributes());
         event.push(KeyValue::new("status", status.as_str()));
         event.push(KeyValue::new("duration_ms", duration));
+        if let (true, RunStatus::Failure, Some(class)) = (exception, status, &error_class) {
+            span.add_event(
+                "exception",
+                vec![
+                    KeyValue::new("exception.type", class.to_string()),
+                    KeyValue::new(
+                        "exception.message",
+                        message.clone().unwrap_or_else(|| class.to_string()),
+                    ),
+                ],
+            );
+        }
         if let Some(class) = &error_class {
             event.push(KeyValue::new("error_class", class.to_string()));
             span.set_attribute(KeyValue::new("error.type", class.to_string()));

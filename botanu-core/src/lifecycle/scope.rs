@@ -32,7 +32,9 @@ impl<T, E: std::fmt::Debug + 'static> RunResult for Result<T, E> {
                     }
                     message.truncate(cut);
                 }
-                RunEnd::failure(error_class_of::<E>()).message(message)
+                RunEnd::failure(error_class_of::<E>())
+                    .message(message)
+                    .exception()
             }
         }
     }
