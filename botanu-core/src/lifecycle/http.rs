@@ -378,7 +378,6 @@ impl<F: Framework> HttpRuns<F> {
             .attributes(http_request_attributes(F::method(req), F::path(req), route))
             .start_request(&RequestHeaders::<F>(req));
         Some(RequestRun {
-            cx: active.context().clone(),
             active,
             run_id_header: s.run_id_header,
             route_known,
@@ -428,7 +427,6 @@ fn static_method(method: &str) -> opentelemetry::StringValue {
 #[derive(Debug)]
 pub struct RequestRun {
     active: ActiveRun,
-    cx: Context,
     run_id_header: bool,
     route_known: bool,
     classify: Arc<dyn ClassifyResponse>,
@@ -448,7 +446,7 @@ impl RequestRun {
 
     /// The run's context: call the inner service and poll its future under it.
     pub fn context(&self) -> &Context {
-        &self.cx
+        self.active.context()
     }
 
     /// Whether the route was known when the run started; when not, an adapter whose framework
@@ -465,7 +463,7 @@ impl RequestRun {
     /// Polls the handler's future (`poll`) under the run held in `slot`. If the handler
     /// panics, the run ends as a failure (`error.type` = `panic`) and the panic continues.
     pub fn poll<T>(slot: &mut Option<RequestRun>, poll: impl FnOnce() -> T) -> T {
-        let Some(cx) = slot.as_ref().map(|r| r.cx.clone()) else {
+        let Some(cx) = slot.as_ref().map(|r| r.context().clone()) else {
             return poll();
         };
         poll_in_run(&cx, poll, || slot.take().map(|r| r.active))

@@ -197,10 +197,19 @@ impl LlmCall {
 
     /// Why generation stopped (`gen_ai.response.finish_reasons`, an array of one).
     pub fn set_finish_reason(&self, reason: &str) -> &Self {
-        self.span.set(
-            "gen_ai.response.finish_reasons",
-            Value::Array(vec![opentelemetry::StringValue::from(reason.to_owned())].into()),
-        );
+        self.set_finish_reasons([reason.to_owned()])
+    }
+
+    /// Several finish reasons (one per choice); none written when there are none.
+    pub(crate) fn set_finish_reasons(&self, reasons: impl IntoIterator<Item = String>) -> &Self {
+        let reasons: Vec<opentelemetry::StringValue> =
+            reasons.into_iter().map(Into::into).collect();
+        if !reasons.is_empty() {
+            self.span.set(
+                "gen_ai.response.finish_reasons",
+                Value::Array(reasons.into()),
+            );
+        }
         self
     }
 

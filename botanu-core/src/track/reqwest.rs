@@ -126,14 +126,12 @@ impl Middleware for BotanuPropagation {
             }
         }
         // A provider call: the GenAI span is the request's client span.
-        let wire = active
-            .then(|| {
-                (!crate::track::inside_llm_call(&parent))
-                    .then(|| self.llm.recognise(req.method().as_str(), url))
-                    .flatten()
-            })
-            .flatten()
-            .map(|r| r.start(req.body().and_then(reqwest::Body::as_bytes)));
+        let recognised = if active && !crate::track::inside_llm_call(&parent) {
+            self.llm.recognise(req.method().as_str(), url)
+        } else {
+            None
+        };
+        let wire = recognised.map(|r| r.start(req.body().and_then(reqwest::Body::as_bytes)));
         if let Some(call) = &wire {
             call.set_attributes(std::mem::take(&mut attributes));
         }

@@ -287,17 +287,61 @@ enum Kind {
     Sse(Sse),
 }
 
+/// What a response said about the call, from its JSON body or from its stream's events.
+#[derive(Debug, Default)]
+struct Seen {
+    usage: Option<TokenUsage>,
+    model: Option<String>,
+    id: Option<String>,
+    finish_reasons: Vec<String>,
+    output: String,
+}
+
+impl Seen {
+    /// The model, id and usage `object` carries (a response, or a stream event's message).
+    fn read(&mut self, object: &Json) {
+        if let Some(m) = object.get("model").and_then(Json::as_str) {
+            self.model = Some(m.to_owned());
+        }
+        if let Some(id) = object.get("id").and_then(Json::as_str) {
+            self.id.get_or_insert_with(|| id.to_owned());
+        }
+        if let Some(u) = object.get("usage").and_then(usage_of) {
+            self.usage = Some(merge_usage(self.usage, u));
+        }
+    }
+
+    fn record(&self, call: &LlmCall) {
+        match self.usage {
+            Some(u) => {
+                call.set_tokens(u);
+            }
+            None => {
+                // Never guessed: a response without usage (a stream whose request did not ask
+                // for a usage chunk) has unknown usage.
+                call.span().set("botanu.usage.unknown", true);
+            }
+        }
+        if let Some(m) = &self.model {
+            call.set_response_model(m);
+        }
+        if let Some(id) = &self.id {
+            call.set_request_id(id);
+        }
+        call.set_finish_reasons(self.finish_reasons.iter().cloned());
+        if !self.output.is_empty() {
+            call.set_output_content(&self.output);
+        }
+    }
+}
+
 /// What a server-sent event stream said so far.
 #[derive(Debug, Default)]
 struct Sse {
     /// The current, unfinished line.
     line: Vec<u8>,
-    usage: Option<TokenUsage>,
-    model: Option<String>,
-    id: Option<String>,
-    finish_reasons: Vec<String>,
+    seen: Seen,
     first_token: Option<f64>,
-    output: String,
     malformed: bool,
 }
 
@@ -429,15 +473,7 @@ impl Sse {
                 })
             })
             .unwrap_or(&v);
-        if let Some(m) = object.get("model").and_then(Json::as_str) {
-            self.model = Some(m.to_owned());
-        }
-        if let Some(id) = object.get("id").and_then(Json::as_str) {
-            self.id.get_or_insert_with(|| id.to_owned());
-        }
-        if let Some(u) = object.get("usage").and_then(usage_of) {
-            self.usage = Some(merge_usage(self.usage, u));
-        }
+        self.seen.read(object);
         let text = v
             .pointer("/choices/0/delta/content")
             .or_else(|| v.pointer("/delta/text"))
@@ -448,52 +484,22 @@ impl Sse {
             if self.first_token.is_none() {
                 self.first_token = Some(started.elapsed().as_secs_f64() * 1000.0);
             }
-            if self.output.len() < crate::track::capture::DEFAULT_MAX_CHARS * 4 {
-                self.output.push_str(t);
+            if self.seen.output.len() < crate::track::capture::DEFAULT_MAX_CHARS * 4 {
+                self.seen.output.push_str(t);
             }
         }
         for reason in finish_reasons(&v) {
-            if !self.finish_reasons.contains(&reason) {
-                self.finish_reasons.push(reason);
+            if !self.seen.finish_reasons.contains(&reason) {
+                self.seen.finish_reasons.push(reason);
             }
         }
     }
 
     fn record(&self, call: &LlmCall) {
-        match self.usage {
-            Some(u) => {
-                call.set_tokens(u);
-            }
-            None => {
-                // Never guessed: a stream without a usage chunk (the request did not ask for
-                // one) has unknown usage.
-                call.span().set("botanu.usage.unknown", true);
-            }
-        }
-        if let Some(m) = &self.model {
-            call.set_response_model(m);
-        }
-        if let Some(id) = &self.id {
-            call.set_request_id(id);
-        }
+        self.seen.record(call);
         if let Some(ms) = self.first_token {
             call.span()
                 .set("botanu.response.time_to_first_token_ms", ms);
-        }
-        if !self.finish_reasons.is_empty() {
-            call.span().set(
-                "gen_ai.response.finish_reasons",
-                opentelemetry::Value::Array(
-                    self.finish_reasons
-                        .iter()
-                        .map(|r| opentelemetry::StringValue::from(r.clone()))
-                        .collect::<Vec<_>>()
-                        .into(),
-                ),
-            );
-        }
-        if !self.output.is_empty() {
-            call.set_output_content(&self.output);
         }
         if self.malformed {
             tracing::debug!(target: "botanu", "an LLM provider stream had events botanu could not read; they are left out of the call's record");
@@ -556,41 +562,20 @@ fn finish_reasons(v: &Json) -> Vec<String> {
 }
 
 fn record_response(call: &LlmCall, v: &Json) {
-    match v.get("usage").and_then(usage_of) {
-        Some(u) => {
-            call.set_tokens(u);
-        }
-        None => {
-            call.span().set("botanu.usage.unknown", true);
-        }
-    }
-    if let Some(m) = v.get("model").and_then(Json::as_str) {
-        call.set_response_model(m);
-    }
-    if let Some(id) = v.get("id").and_then(Json::as_str) {
-        call.set_request_id(id);
-    }
-    let reasons = finish_reasons(v);
-    if !reasons.is_empty() {
-        call.span().set(
-            "gen_ai.response.finish_reasons",
-            opentelemetry::Value::Array(
-                reasons
-                    .into_iter()
-                    .map(opentelemetry::StringValue::from)
-                    .collect::<Vec<_>>()
-                    .into(),
-            ),
-        );
-    }
-    let output = v
+    let mut seen = Seen {
+        finish_reasons: finish_reasons(v),
+        ..Seen::default()
+    };
+    seen.read(v);
+    if let Some(text) = v
         .pointer("/choices/0/message/content")
         .or_else(|| v.pointer("/content/0/text"))
         .or_else(|| v.pointer("/output/0/content/0/text"))
-        .and_then(Json::as_str);
-    if let Some(text) = output {
-        call.set_output_content(text);
+        .and_then(Json::as_str)
+    {
+        seen.output = text.to_owned();
     }
+    seen.record(call);
 }
 
 fn record_error(call: &LlmCall, status: u16, body: Option<&Json>) {
