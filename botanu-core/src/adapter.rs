@@ -45,6 +45,20 @@ pub mod classify {
 }
 pub use crate::lifecycle::{extract_inbound, ActiveRun, RunEnd, RunSpec, MAX_ID_BYTES};
 
+#[cfg(feature = "outbound")]
+pub mod outbound {
+    //! For outbound client integrations (feature `outbound`; botanu-tower's `ClientLayer` and
+    //! botanu's reqwest middleware are built on it): per request, [`ClientCall::start`] before
+    //! sending, [`ClientCall::inject`] into the request's headers, send under
+    //! [`ClientCall::context`], then [`ClientCall::respond`] with the response head (or
+    //! [`ClientCall::failed`]). A recognised LLM provider call returns a [`ResponseTap`] that sees
+    //! the response body's bytes as the app reads them; a request body that streams goes through
+    //! [`ClientCall::request_tap`].
+
+    pub use crate::track::outbound::{ClientCall, ClientOptions, Observed};
+    pub use crate::track::wire::{RequestTap, ResponseTap};
+}
+
 /// The builder methods every HTTP adapter type offers, written once: expands, inside an
 /// `impl` block of a type with a field `$field: HttpRuns<$framework>`, to `event_id`,
 /// `customer_id`, `tenant_id`, `trust_inbound`, `run_id_header`, `skip`,
@@ -131,6 +145,36 @@ macro_rules! http_runs_builder {
             classifier: impl $crate::adapter::classify::ClassifyResponse,
         ) -> Self {
             self.$field = self.$field.classify(classifier);
+            self
+        }
+    };
+}
+
+/// The builder methods every outbound client integration offers, written once: expands, inside
+/// an `impl` block of a type with a field `$field: ClientOptions` (feature `outbound`), to
+/// `with_policy`, `with_client_spans` and `with_llm_endpoints`.
+#[macro_export]
+macro_rules! client_options_builder {
+    ($field:ident) => {
+        /// Uses `policy` instead of the process-wide one
+        /// ([`PropagationPolicy::global`]($crate::propagation::PropagationPolicy::global)).
+        pub fn with_policy(mut self, policy: $crate::propagation::PropagationPolicy) -> Self {
+            self.$field = self.$field.with_policy(policy);
+            self
+        }
+
+        /// Whether to record a client span per request (default true; off also turns LLM call
+        /// recognition off, leaving propagation only).
+        pub fn with_client_spans(mut self, enabled: bool) -> Self {
+            self.$field = self.$field.with_client_spans(enabled);
+            self
+        }
+
+        /// Which hosts are LLM providers whose calls are recognised (default
+        /// [`LlmEndpoints::default`]($crate::llm::LlmEndpoints::default);
+        /// [`LlmEndpoints::none`]($crate::llm::LlmEndpoints::none) turns recognition off).
+        pub fn with_llm_endpoints(mut self, endpoints: $crate::llm::LlmEndpoints) -> Self {
+            self.$field = self.$field.with_llm_endpoints(endpoints);
             self
         }
     };

@@ -14,6 +14,8 @@ mod run;
 pub mod semconv;
 mod track;
 
+#[cfg(feature = "async-openai")]
+pub use track::openai;
 pub use track::{data, llm};
 
 /// Makes each call of a function one botanu run — the Rust form of the reference SDK's

@@ -15,11 +15,14 @@
 //!
 //! The run lifecycle (ids, span, events, statuses, response classification) lives in
 //! [`botanu_core::adapter`]; this crate translates Tower's request, future and body into it: [`BotanuLayer`] (the builder),
-//! [`BotanuService`], [`ResponseFuture`], [`BotanuBody`]. [`PropagateLayer`] is the outbound
-//! side for `http::Request` clients (e.g. hyper-util's).
+//! [`BotanuService`], [`ResponseFuture`], [`BotanuBody`]. The outbound side for
+//! `http::Request` clients (e.g. hyper-util's): [`ClientLayer`] (propagation, client spans, LLM
+//! provider calls recognised on the wire) or [`PropagateLayer`] (propagation only, bodies left
+//! alone).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+mod client;
 mod future;
 mod layer;
 mod propagate;
@@ -32,6 +35,7 @@ pub use botanu_core::adapter::RUN_ID_HEADER;
 pub use botanu_core::{
     emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome,
 };
+pub use client::{ClientFuture, ClientLayer, ClientRequestBody, ClientResponseBody, ClientService};
 pub use future::ResponseFuture;
 pub use layer::BotanuLayer;
 pub use propagate::{PropagateLayer, PropagateService};

@@ -72,12 +72,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let host = req.uri().host().map(str::to_owned).or_else(|| {
-            req.headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(|h| h.rsplit_once(':').map_or(h, |(host, _)| host).to_owned())
-        });
+        let host = host_of(req.uri(), req.headers());
         let policy = self
             .policy
             .as_ref()
@@ -87,4 +82,14 @@ where
         });
         self.inner.call(req)
     }
+}
+
+/// The host a request goes to: its URI's, else its `Host` header's.
+pub(crate) fn host_of(uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
+    uri.host().map(str::to_owned).or_else(|| {
+        headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.rsplit_once(':').map_or(h, |(host, _)| host).to_owned())
+    })
 }

@@ -96,6 +96,23 @@ impl ReceivedSpan {
     pub fn resource_attr(&self, key: &str) -> Option<&str> {
         self.resource.get(key).and_then(Val::as_str)
     }
+    /// The integer value of attribute `key`.
+    pub fn int(&self, key: &str) -> Option<i64> {
+        match self.attributes.get(key) {
+            Some(Val::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+/// The span called `name` among `spans`; panics with the names there are when there is none.
+pub fn span_named<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
+    spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
+        panic!(
+            "no span {name} in {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        )
+    })
 }
 
 /// One request the receiver answered.

@@ -14,7 +14,7 @@ use botanu_core::adapter::{RunEnd, RunSpec};
 use botanu_core::{BotanuPropagation, RunStatus};
 use botanu_tests::env::TestEnv;
 use botanu_tests::http::serve;
-use botanu_tests::receiver::{ReceivedSpan, Val};
+use botanu_tests::receiver::{span_named, Val};
 use opentelemetry::context::FutureExt;
 use opentelemetry::Context;
 
@@ -65,7 +65,21 @@ fn stream(parts: Vec<String>, then_hang: bool) -> Body {
     ))
 }
 
-async fn chat(body: String) -> axum::response::Response {
+/// The `traceparent` and `baggage` headers each chat request arrived with.
+static HEADERS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+async fn chat(headers: http::HeaderMap, body: String) -> axum::response::Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    HEADERS
+        .lock()
+        .unwrap()
+        .push((header("traceparent"), header("baggage")));
     let req: serde_json::Value = serde_json::from_str(&body).unwrap();
     let json = |status: u16, text: String| {
         http::Response::builder()
@@ -125,22 +139,118 @@ async fn provider() -> SocketAddr {
     .await
 }
 
-fn client(addr: SocketAddr) -> reqwest_middleware::ClientWithMiddleware {
+/// The app's HTTP client: reqwest with botanu's middleware, or a tower client (hyper-util's)
+/// under botanu-tower's `ClientLayer`. Both resolve the providers' names to the fake server.
+#[derive(Clone)]
+enum Via {
+    Reqwest(reqwest_middleware::ClientWithMiddleware),
+    Tower(TowerClient),
+}
+
+type TowerClient = botanu_tower::ClientService<
+    hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector<Loopback>,
+        botanu_tower::ClientRequestBody<http_body_util::Full<bytes::Bytes>>,
+    >,
+>;
+
+/// A resolver that answers every name with the fake provider's address (no DNS query leaves
+/// the machine).
+#[derive(Clone)]
+struct Loopback(SocketAddr);
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for Loopback {
+    type Response = std::iter::Once<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        std::future::ready(Ok(std::iter::once(self.0)))
+    }
+}
+
+fn reqwest_client(addr: SocketAddr) -> Via {
     let inner = reqwest::Client::builder()
         .resolve("api.openai.com", addr)
         .resolve("api.anthropic.com", addr)
         .build()
         .unwrap();
-    reqwest_middleware::ClientBuilder::new(inner)
-        .with(BotanuPropagation::new())
-        .build()
+    Via::Reqwest(
+        reqwest_middleware::ClientBuilder::new(inner)
+            .with(BotanuPropagation::new())
+            .build(),
+    )
 }
 
-/// Sends `body` to `path` of the fake provider inside a run of event `event`; reads the
-/// response chunk by chunk (all of it, or only the first chunk when `drop_early`) and returns
-/// what the app read.
+fn tower_client(addr: SocketAddr) -> Via {
+    let connector =
+        hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(Loopback(addr));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    Via::Tower(
+        tower::ServiceBuilder::new()
+            .layer(botanu_tower::ClientLayer::new())
+            .service(client),
+    )
+}
+
+impl Via {
+    /// POSTs `body` to `url`; reads the response chunk by chunk (all of it, or only the first
+    /// chunk when `drop_early`) and returns the status and what the app read.
+    async fn post(&self, url: String, body: String, drop_early: bool) -> (u16, String) {
+        let mut text = Vec::new();
+        let status = match self {
+            Via::Reqwest(client) => {
+                let mut response = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                while let Some(chunk) = response.chunk().await.unwrap() {
+                    text.extend_from_slice(&chunk);
+                    if drop_early {
+                        break;
+                    }
+                }
+                response.status().as_u16()
+            }
+            Via::Tower(client) => {
+                use http_body_util::BodyExt as _;
+                use tower::ServiceExt as _;
+                let request = http::Request::post(url)
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::from(body))
+                    .unwrap();
+                let response = client.clone().oneshot(request).await.unwrap();
+                let status = response.status().as_u16();
+                let mut body = response.into_body();
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame.unwrap().into_data() {
+                        text.extend_from_slice(&data);
+                        if drop_early {
+                            break;
+                        }
+                    }
+                }
+                status
+            }
+        };
+        (status, String::from_utf8(text).unwrap())
+    }
+}
+
+/// Sends `body` to `url` inside a run of event `event` (see [`Via::post`]).
 async fn call_in_run(
-    client: &reqwest_middleware::ClientWithMiddleware,
+    client: &Via,
     url: String,
     body: serde_json::Value,
     event: &str,
@@ -150,53 +260,30 @@ async fn call_in_run(
         .event_id(Some(event.to_owned()))
         .start(&Context::new());
     let cx = active.context().clone();
-    let read = async {
-        let mut response = client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let mut text = Vec::new();
-        while let Some(chunk) = response.chunk().await.unwrap() {
-            text.extend_from_slice(&chunk);
-            if drop_early {
-                break;
-            }
-        }
-        drop(response);
-        (status, String::from_utf8(text).unwrap())
-    }
-    .with_context(cx)
-    .await;
+    let read = client
+        .post(url, body.to_string(), drop_early)
+        .with_context(cx)
+        .await;
     active.finish(RunEnd::new(RunStatus::Success));
     read
 }
 
-fn llm_span<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
-    spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
-        panic!(
-            "no span {name} in {:?}",
-            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
-        )
-    })
-}
-
-fn int(s: &ReceivedSpan, key: &str) -> Option<i64> {
-    match s.attributes.get(key) {
-        Some(Val::Int(v)) => Some(*v),
-        _ => None,
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_calls_are_recognised_by_the_reqwest_middleware() {
+    let addr = provider().await;
+    recognised_on_the_wire(reqwest_client(addr), addr.port(), "reqwest").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn provider_calls_are_recognised_on_the_wire() {
-    let env = TestEnv::get();
+async fn provider_calls_are_recognised_by_the_tower_client_layer() {
     let addr = provider().await;
-    let client = client(addr);
-    let port = addr.port();
+    recognised_on_the_wire(tower_client(addr), addr.port(), "tower").await;
+}
+
+/// Every case through `client`; event ids end in `-{via}`.
+async fn recognised_on_the_wire(client: Via, port: u16, via: &str) {
+    let env = TestEnv::get();
+    let ev = |name: &str| format!("{name}-{via}");
     let openai = |path: &str| format!("http://api.openai.com:{port}{path}");
 
     // Plain JSON: usage, response model, id, finish reason, request parameters.
@@ -205,7 +292,7 @@ async fn provider_calls_are_recognised_on_the_wire() {
         openai("/v1/chat/completions"),
         serde_json::json!({"model": "gpt-4o-mini", "temperature": 0.2, "max_tokens": 256,
             "messages": [{"role": "user", "content": "How do I reset my password?"}]}),
-        "wire-json",
+        &ev("wire-json"),
         false,
     )
     .await;
@@ -214,8 +301,8 @@ async fn provider_calls_are_recognised_on_the_wire() {
         (200, CHAT_JSON),
         "the app reads the same bytes"
     );
-    let (run, spans) = env.run("botanu.run/", "wire-json", 2);
-    let s = llm_span(&spans, "chat gpt-4o-mini");
+    let (run, spans) = env.run("botanu.run/", &ev("wire-json"), 2);
+    let s = span_named(&spans, "chat gpt-4o-mini");
     assert_eq!(s.kind, 3, "a client span");
     assert_eq!(s.scope, "botanu.gen_ai");
     assert_eq!(s.attr("gen_ai.provider.name"), Some("openai"));
@@ -226,20 +313,31 @@ async fn provider_calls_are_recognised_on_the_wire() {
         Some("gpt-4o-mini-2024-07-18")
     );
     assert_eq!(s.attr("gen_ai.response.id"), Some("chatcmpl-1"));
-    assert_eq!(int(s, "gen_ai.usage.input_tokens"), Some(42));
-    assert_eq!(int(s, "gen_ai.usage.output_tokens"), Some(7));
-    assert_eq!(int(s, "botanu.usage.cached_tokens"), Some(10));
-    assert_eq!(int(s, "gen_ai.request.max_tokens"), Some(256));
+    assert_eq!(s.int("gen_ai.usage.input_tokens"), Some(42));
+    assert_eq!(s.int("gen_ai.usage.output_tokens"), Some(7));
+    assert_eq!(s.int("botanu.usage.cached_tokens"), Some(10));
+    assert_eq!(s.int("gen_ai.request.max_tokens"), Some(256));
     assert_eq!(
         s.attributes.get("gen_ai.request.temperature"),
         Some(&Val::Double(0.2))
     );
-    assert_eq!(int(s, "http.response.status_code"), Some(200));
+    assert_eq!(s.int("http.response.status_code"), Some(200));
     assert_eq!(s.attr("botanu.run_id"), run.attr("botanu.run_id"));
-    assert_eq!(s.attr("botanu.event_id"), Some("wire-json"));
+    assert_eq!(s.attr("botanu.event_id"), Some(ev("wire-json").as_str()));
     assert!(
         !spans.iter().any(|x| x.name == "POST"),
         "one span for the call, not a second HTTP client span"
+    );
+    // The provider is not a host the policy sends baggage to; the call's span is the parent.
+    let traceparent = format!("00-{}-{}-01", s.trace_id, s.span_id);
+    assert!(
+        HEADERS
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(t, b)| *t == traceparent && b.is_empty()),
+        "the request carried {traceparent} and no baggage: {:?}",
+        HEADERS.lock().unwrap()
     );
 
     // SSE with a usage chunk: usage from the chunk, time to first token, finish reason.
@@ -248,15 +346,15 @@ async fn provider_calls_are_recognised_on_the_wire() {
         openai("/v1/chat/completions"),
         serde_json::json!({"model": "gpt-4o-mini", "stream": true,
             "stream_options": {"include_usage": true}, "messages": []}),
-        "wire-sse",
+        &ev("wire-sse"),
         false,
     )
     .await;
     assert_eq!(body, sse_chunks(true).concat());
-    let (_, spans) = env.run("botanu.run/", "wire-sse", 2);
-    let s = llm_span(&spans, "chat gpt-4o-mini");
-    assert_eq!(int(s, "gen_ai.usage.input_tokens"), Some(31));
-    assert_eq!(int(s, "gen_ai.usage.output_tokens"), Some(3));
+    let (_, spans) = env.run("botanu.run/", &ev("wire-sse"), 2);
+    let s = span_named(&spans, "chat gpt-4o-mini");
+    assert_eq!(s.int("gen_ai.usage.input_tokens"), Some(31));
+    assert_eq!(s.int("gen_ai.usage.output_tokens"), Some(3));
     assert_eq!(
         s.attributes.get("botanu.request.streaming"),
         Some(&Val::Bool(true))
@@ -277,13 +375,13 @@ async fn provider_calls_are_recognised_on_the_wire() {
         &client,
         openai("/v1/chat/completions"),
         serde_json::json!({"model": "gpt-4o-mini", "stream": true, "messages": []}),
-        "wire-sse-no-usage",
+        &ev("wire-sse-no-usage"),
         false,
     )
     .await;
     assert_eq!(body, sse_chunks(false).concat());
-    let (_, spans) = env.run("botanu.run/", "wire-sse-no-usage", 2);
-    let s = llm_span(&spans, "chat gpt-4o-mini");
+    let (_, spans) = env.run("botanu.run/", &ev("wire-sse-no-usage"), 2);
+    let s = span_named(&spans, "chat gpt-4o-mini");
     assert_eq!(s.attributes.get("gen_ai.usage.input_tokens"), None);
     assert_eq!(
         s.attributes.get("botanu.usage.unknown"),
@@ -295,30 +393,30 @@ async fn provider_calls_are_recognised_on_the_wire() {
         &client,
         openai("/v1/chat/completions"),
         serde_json::json!({"model": "rate-limited", "messages": []}),
-        "wire-429",
+        &ev("wire-429"),
         false,
     )
     .await;
     assert_eq!(status, 429);
     assert!(body.contains("slow down"));
-    let (_, spans) = env.run("botanu.run/", "wire-429", 2);
-    let s = llm_span(&spans, "chat rate-limited");
+    let (_, spans) = env.run("botanu.run/", &ev("wire-429"), 2);
+    let s = span_named(&spans, "chat rate-limited");
     assert_eq!(s.attr("error.type"), Some("rate_limit_exceeded"));
     assert_eq!(s.status.0, 2);
-    assert_eq!(int(s, "http.response.status_code"), Some(429));
+    assert_eq!(s.int("http.response.status_code"), Some(429));
 
     // A malformed body: passed through, the span lacks usage.
     let (_, body) = call_in_run(
         &client,
         openai("/v1/chat/completions"),
         serde_json::json!({"model": "malformed", "messages": []}),
-        "wire-malformed",
+        &ev("wire-malformed"),
         false,
     )
     .await;
     assert_eq!(body, r#"{"id":"x","usage":{"prompt_"#);
-    let (_, spans) = env.run("botanu.run/", "wire-malformed", 2);
-    let s = llm_span(&spans, "chat malformed");
+    let (_, spans) = env.run("botanu.run/", &ev("wire-malformed"), 2);
+    let s = span_named(&spans, "chat malformed");
     assert_eq!(s.attributes.get("gen_ai.usage.input_tokens"), None);
     assert_eq!(
         s.attributes.get("botanu.usage.unknown"),
@@ -331,13 +429,13 @@ async fn provider_calls_are_recognised_on_the_wire() {
         &client,
         openai("/v1/chat/completions"),
         serde_json::json!({"model": "endless", "stream": true, "messages": []}),
-        "wire-dropped",
+        &ev("wire-dropped"),
         true,
     )
     .await;
     assert_eq!(body, sse_chunks(false)[0]);
-    let (_, spans) = env.run("botanu.run/", "wire-dropped", 2);
-    let s = llm_span(&spans, "chat endless");
+    let (_, spans) = env.run("botanu.run/", &ev("wire-dropped"), 2);
+    let s = span_named(&spans, "chat endless");
     assert_eq!(
         s.attributes.get("botanu.request.canceled"),
         Some(&Val::Bool(true))
@@ -352,51 +450,51 @@ async fn provider_calls_are_recognised_on_the_wire() {
         &client,
         openai("/v1/embeddings"),
         serde_json::json!({"model": "text-embedding-3-small", "input": "reset password"}),
-        "wire-embeddings",
+        &ev("wire-embeddings"),
         false,
     )
     .await;
-    let (_, spans) = env.run("botanu.run/", "wire-embeddings", 2);
-    let s = llm_span(&spans, "embeddings text-embedding-3-small");
-    assert_eq!(int(s, "gen_ai.usage.input_tokens"), Some(8));
-    assert_eq!(int(s, "gen_ai.usage.output_tokens"), Some(0));
+    let (_, spans) = env.run("botanu.run/", &ev("wire-embeddings"), 2);
+    let s = span_named(&spans, "embeddings text-embedding-3-small");
+    assert_eq!(s.int("gen_ai.usage.input_tokens"), Some(8));
+    assert_eq!(s.int("gen_ai.usage.output_tokens"), Some(0));
 
     // Anthropic's Messages API, streamed: input at the start, output at the end.
     let (_, body) = call_in_run(
         &client,
         format!("http://api.anthropic.com:{port}/v1/messages"),
         serde_json::json!({"model": "claude-sonnet-4-5", "stream": true, "max_tokens": 1024, "messages": []}),
-        "wire-anthropic",
+        &ev("wire-anthropic"),
         false,
     )
     .await;
     assert_eq!(body, ANTHROPIC_SSE.concat());
-    let (_, spans) = env.run("botanu.run/", "wire-anthropic", 2);
-    let s = llm_span(&spans, "chat claude-sonnet-4-5");
+    let (_, spans) = env.run("botanu.run/", &ev("wire-anthropic"), 2);
+    let s = span_named(&spans, "chat claude-sonnet-4-5");
     assert_eq!(s.attr("gen_ai.provider.name"), Some("anthropic"));
-    assert_eq!(int(s, "gen_ai.usage.input_tokens"), Some(25));
-    assert_eq!(int(s, "gen_ai.usage.output_tokens"), Some(12));
-    assert_eq!(int(s, "botanu.usage.cache_read_tokens"), Some(5));
+    assert_eq!(s.int("gen_ai.usage.input_tokens"), Some(25));
+    assert_eq!(s.int("gen_ai.usage.output_tokens"), Some(12));
+    assert_eq!(s.int("botanu.usage.cache_read_tokens"), Some(5));
     assert_eq!(s.attr("gen_ai.response.id"), Some("msg_1"));
 
     // Inside an llm::call the app wrote: not recorded a second time.
     let active = RunSpec::new("LLM Wire")
-        .event_id(Some("wire-by-hand".to_owned()))
+        .event_id(Some(ev("wire-by-hand")))
         .start(&Context::new());
     let cx = active.context().clone();
     let url = openai("/v1/chat/completions");
     let client2 = client.clone();
     async move {
         botanu_core::llm::call("openai", "gpt-4o-mini", |call| async move {
-            let r = client2
-                .post(url)
-                .body(r#"{"model":"gpt-4o-mini","messages":[]}"#)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let _ = r.text().await;
+            let (status, _) = client2
+                .post(
+                    url,
+                    r#"{"model":"gpt-4o-mini","messages":[]}"#.to_owned(),
+                    false,
+                )
+                .await;
             call.set_tokens((1, 1));
-            Ok::<_, String>(())
+            Ok::<_, String>(status)
         })
         .await
     }
@@ -404,13 +502,13 @@ async fn provider_calls_are_recognised_on_the_wire() {
     .await
     .unwrap();
     active.finish(RunEnd::new(RunStatus::Success));
-    let (_, spans) = env.run("botanu.run/", "wire-by-hand", 3);
+    let (_, spans) = env.run("botanu.run/", &ev("wire-by-hand"), 3);
     let chats: Vec<_> = spans
         .iter()
         .filter(|s| s.name == "chat gpt-4o-mini")
         .collect();
     assert_eq!(chats.len(), 1, "the app's own span only");
-    assert_eq!(int(chats[0], "gen_ai.usage.input_tokens"), Some(1));
+    assert_eq!(chats[0].int("gen_ai.usage.input_tokens"), Some(1));
     assert!(
         spans.iter().any(|s| s.name == "POST"),
         "a plain client span"

@@ -11,7 +11,7 @@ use botanu_core::llm::{
 };
 use botanu_core::{workflow, BotanuConfig};
 use botanu_tests::env::TestEnv;
-use botanu_tests::receiver::{ReceivedSpan, Val};
+use botanu_tests::receiver::{span_named, ReceivedSpan, Val};
 
 fn env() -> &'static TestEnv {
     TestEnv::get_or_init_with(|c: BotanuConfig| c.with_content_capture_rate(1.0), |_| {})
@@ -25,13 +25,6 @@ fn in_run(event: &str, n: usize, f: impl FnOnce()) -> Vec<ReceivedSpan> {
         .customer_id("acme")
         .run_sync_any(f);
     env().run("botanu.run/Tracking", event, n).1
-}
-
-fn span<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
-    spans
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no span {name}"))
 }
 
 #[derive(Debug)]
@@ -74,7 +67,7 @@ fn llm_call_attributes() {
         call.finish();
         track_llm_operation("bedrock", "titan-embed", "embedding").finish();
     });
-    let s = span(&spans, "chat gpt-4");
+    let s = span_named(&spans, "chat gpt-4");
     assert_eq!(s.kind, 3);
     assert_eq!(s.scope, "botanu.gen_ai");
     let a = |k: &str| s.attributes.get(k).cloned();
@@ -117,7 +110,7 @@ fn llm_call_attributes() {
     assert_eq!(s.attr("botanu.customer_id"), Some("acme"));
     assert_eq!(s.status.0, 0, "success leaves the status unset");
     // Operation aliases and provider normalization.
-    let e = span(&spans, "embeddings titan-embed");
+    let e = span_named(&spans, "embeddings titan-embed");
     assert_eq!(e.attr("gen_ai.provider.name"), Some("aws.bedrock"));
     assert_eq!(e.attr("gen_ai.operation.name"), Some("embeddings"));
 }
@@ -170,19 +163,19 @@ fn llm_errors_panics_and_the_async_form() {
             }));
         assert!(err.is_err());
     });
-    let e = span(&spans, "chat claude-3");
+    let e = span_named(&spans, "chat claude-3");
     assert_eq!(e.attr("error.type"), Some("RateLimited"));
     assert_eq!(e.status, (2, "RateLimited: 429 from provider".into()));
     assert!(e.events.iter().any(|ev| ev.name == "exception"));
-    let p = span(&spans, "chat gpt-panic");
+    let p = span_named(&spans, "chat gpt-panic");
     assert_eq!(p.attr("error.type"), Some("panic"));
-    let ok = span(&spans, "chat gpt-ok");
+    let ok = span_named(&spans, "chat gpt-ok");
     assert_eq!(
         ok.attributes.get("gen_ai.usage.input_tokens"),
         Some(&Val::Int(10))
     );
     assert_eq!(ok.status.0, 0);
-    let err = span(&spans, "chat gpt-err");
+    let err = span_named(&spans, "chat gpt-err");
     assert_eq!(err.attr("error.type"), Some("RateLimited"));
     assert_eq!(
         err.attr("botanu.run_id"),
@@ -203,7 +196,7 @@ fn tool_calls() {
         t.finish();
         track_tool_call("fetch").set_error(&RateLimited).finish();
     });
-    let s = span(&spans, "execute_tool search");
+    let s = span_named(&spans, "execute_tool search");
     assert_eq!(s.kind, 1);
     assert_eq!(s.attr("gen_ai.operation.name"), Some("execute_tool"));
     assert_eq!(s.attr("gen_ai.tool.name"), Some("search"));
@@ -226,7 +219,7 @@ fn tool_calls() {
     assert!(
         matches!(s.attributes.get("botanu.tool.duration_ms"), Some(Val::Double(d)) if *d >= 0.0)
     );
-    let f = span(&spans, "execute_tool fetch");
+    let f = span_named(&spans, "execute_tool fetch");
     assert_eq!(f.attr("error.type"), Some("RateLimited"));
     assert!(!f.attributes.contains_key("botanu.tool.success"));
 }
@@ -260,7 +253,7 @@ fn data_calls() {
         m.finish();
         track_messaging_operation("kafka", "consume", "events").finish();
     });
-    let db = span(&spans, "db.postgresql.select");
+    let db = span_named(&spans, "db.postgresql.select");
     assert_eq!(db.kind, 3);
     assert_eq!(db.scope, "botanu.data");
     assert_eq!(db.attr("db.system"), Some("postgresql"));
@@ -294,10 +287,10 @@ fn data_calls() {
     assert!(
         matches!(db.attributes.get("botanu.data.duration_ms"), Some(Val::Double(d)) if *d >= 0.0)
     );
-    let failed = span(&spans, "db.cockroachdb.insert");
+    let failed = span_named(&spans, "db.cockroachdb.insert");
     assert_eq!(failed.attr("botanu.data.error"), Some("RateLimited"));
     assert_eq!(failed.status.0, 2);
-    let st = span(&spans, "storage.s3.get");
+    let st = span_named(&spans, "storage.s3.get");
     assert_eq!(st.attr("botanu.storage.system"), Some("s3"));
     assert_eq!(st.attr("botanu.storage.operation"), Some("GET"));
     assert_eq!(st.attr("botanu.storage.bucket"), Some("attachments"));
@@ -308,7 +301,7 @@ fn data_calls() {
     );
     assert_eq!(st.attr("botanu.storage.region"), Some("eu"));
     assert!(st.attributes.contains_key("botanu.storage.duration_ms"));
-    let pubs = span(&spans, "messaging.sqs.publish");
+    let pubs = span_named(&spans, "messaging.sqs.publish");
     assert_eq!(pubs.kind, 4, "producer");
     assert_eq!(pubs.attr("messaging.destination.name"), Some("tickets"));
     assert_eq!(
@@ -323,7 +316,11 @@ fn data_calls() {
         pubs.attributes.get("botanu.messaging.partition"),
         Some(&Val::Int(3))
     );
-    assert_eq!(span(&spans, "messaging.kafka.consume").kind, 5, "consumer");
+    assert_eq!(
+        span_named(&spans, "messaging.kafka.consume").kind,
+        5,
+        "consumer"
+    );
     for s in &spans {
         assert_eq!(s.attr("botanu.event_id"), Some("data-1"), "{}", s.name);
     }
@@ -346,7 +343,7 @@ fn content_capture_scrubs_then_truncates() {
             .set_output_content("");
         short.finish();
     });
-    let c = span(&spans, "chat gpt-capture");
+    let c = span_named(&spans, "chat gpt-capture");
     assert_eq!(
         c.attr("botanu.eval.input_content"),
         Some("my email is [REDACTED] and SSN [REDACTED]")
@@ -354,7 +351,7 @@ fn content_capture_scrubs_then_truncates() {
     let out = c.attr("botanu.eval.output_content").unwrap();
     assert_eq!(out.chars().count(), 4096);
     assert!(out.contains("[REDACTED]") && !out.contains("bob@example.org"));
-    let s = span(&spans, "chat gpt-short");
+    let s = span_named(&spans, "chat gpt-short");
     assert_eq!(s.attr("botanu.eval.input_content"), Some("abcd"));
     assert!(
         s.attr("botanu.eval.output_content").is_none(),

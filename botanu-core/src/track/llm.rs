@@ -137,12 +137,12 @@ pub fn track_llm_operation(provider: &str, model: &str, operation: &str) -> LlmC
     }
 }
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "outbound")]
 pub use crate::track::wire::LlmEndpoints;
 
 impl LlmCall {
     /// The span (for the wire recogniser's own attributes).
-    #[cfg(feature = "reqwest")]
+    #[cfg(feature = "outbound")]
     pub(crate) fn span(&self) -> &TrackedSpan {
         &self.span
     }

@@ -4,11 +4,15 @@
 pub(crate) mod capture;
 pub mod data;
 pub mod llm;
+#[cfg(feature = "async-openai")]
+pub mod openai;
+#[cfg(feature = "outbound")]
+pub(crate) mod outbound;
 #[cfg(test)]
 mod pii_tests;
 #[cfg(feature = "reqwest")]
 pub(crate) mod reqwest;
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "outbound")]
 pub(crate) mod wire;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,9 +100,14 @@ impl TrackedSpan {
         span.set_status(Status::error(format!("{class}: {message}")));
     }
 
-    #[cfg(feature = "reqwest")]
+    #[cfg(feature = "outbound")]
     pub(crate) fn set_status_error(&self, message: &'static str) {
         self.state.span_cx.span().set_status(Status::error(message));
+    }
+
+    #[cfg(feature = "outbound")]
+    pub(crate) fn update_name(&self, name: String) {
+        self.state.span_cx.span().update_name(name);
     }
 
     pub(crate) fn end(&self) {
@@ -107,11 +116,11 @@ impl TrackedSpan {
 }
 
 /// Marks the context of work inside a tracked span with the span's scope.
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "outbound")]
 #[derive(Debug)]
 struct InTracked(&'static str);
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "outbound")]
 fn mark(cx: Context, scope: &'static str) -> Context {
     // Only LLM calls are asked about.
     if scope == crate::semconv::scopes::GEN_AI {
@@ -121,14 +130,14 @@ fn mark(cx: Context, scope: &'static str) -> Context {
     }
 }
 
-#[cfg(not(feature = "reqwest"))]
+#[cfg(not(feature = "outbound"))]
 fn mark(cx: Context, _scope: &'static str) -> Context {
     cx
 }
 
 /// Whether `cx` is inside an LLM call the app tracks itself (`llm::call`, `track_llm`): a
 /// request made there is not recognised as a second call.
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "outbound")]
 pub(crate) fn inside_llm_call(cx: &Context) -> bool {
     cx.get::<InTracked>()
         .is_some_and(|t| t.0 == crate::semconv::scopes::GEN_AI)

@@ -85,8 +85,8 @@ impl LlmEndpoints {
         }
     }
 
-    /// Also recognises `host` (`host`, `host:port` or `*.suffix`) as an OpenAI-compatible API
-    /// of `provider` (e.g. a gateway or a self-hosted model server).
+    /// Also recognises `host` (`host`, `host:port`, `*.suffix`, or `*` for every host) as an
+    /// OpenAI-compatible API of `provider` (e.g. a gateway or a self-hosted model server).
     pub fn openai_compatible(mut self, host: &str, provider: &str) -> Self {
         self.entries.insert(
             0,
@@ -112,6 +112,18 @@ impl LlmEndpoints {
         self
     }
 
+    /// Every host not in the table as an OpenAI-compatible API of `provider` (a client that
+    /// speaks only OpenAI's API, whatever its base URL).
+    #[cfg(feature = "async-openai")]
+    pub(crate) fn or_any_host(mut self, provider: &str) -> Self {
+        self.entries.push(Endpoint {
+            host: "*".to_owned(),
+            provider: crate::llm::normalize_provider(provider),
+            dialect: Dialect::OpenAi,
+        });
+        self
+    }
+
     /// Stops recognising `host` (the pattern as it was given).
     pub fn without(mut self, host: &str) -> Self {
         let host = host.trim().to_ascii_lowercase();
@@ -127,6 +139,7 @@ impl LlmEndpoints {
     fn find(&self, host: &str, port: Option<u16>) -> Option<&Endpoint> {
         let host = host.to_ascii_lowercase();
         self.entries.iter().find(|e| match e.host.split_once(':') {
+            _ if e.host == "*" => true,
             Some((h, p)) => h == host && port.is_some_and(|port| p == port.to_string()),
             None => match e.host.strip_prefix("*.") {
                 Some(suffix) => host
@@ -178,36 +191,98 @@ pub(crate) struct Recognised {
 const MAX_JSON_BYTES: usize = 4 << 20;
 
 impl Recognised {
-    /// Starts the call's span from the request body (`None`: a streamed upload, not read).
+    /// Starts the call's span from the request body (`None`: a body that streams, read later
+    /// through [`WireCall::request_tap`], or none).
     pub(crate) fn start(self, body: Option<&[u8]>) -> WireCall {
-        let request = body
-            .filter(|b| b.len() <= MAX_JSON_BYTES)
-            .and_then(|b| serde_json::from_slice::<Json>(b).ok());
+        let request = body.and_then(parse_request);
         let model = request
             .as_ref()
             .and_then(|r| r.get("model"))
             .and_then(Json::as_str)
-            .map(str::to_owned)
-            .or(self.deployment)
-            .unwrap_or_else(|| "unknown".to_owned());
-        let call = track_llm_operation(&self.provider, &model, self.operation);
-        let streaming = request
-            .as_ref()
-            .is_some_and(|r| r.get("stream").and_then(Json::as_bool) == Some(true));
+            .or(self.deployment.as_deref())
+            .unwrap_or(UNKNOWN_MODEL);
+        let call = track_llm_operation(&self.provider, model, self.operation);
         if let Some(r) = &request {
-            call.set_request_params(request_params(r));
-            if streaming {
-                call.set_streaming(true);
-            }
-            if let Some(input) = r.get("messages").or_else(|| r.get("input")) {
-                call.set_input_content(&input.to_string());
-            }
+            apply_request(&call, r);
         }
         WireCall {
             call,
             started: Instant::now(),
+            operation: self.operation,
+            model_known: request.is_some(),
         }
     }
+}
+
+/// The model a call is recorded with until its request says which.
+const UNKNOWN_MODEL: &str = "unknown";
+
+fn parse_request(body: &[u8]) -> Option<Json> {
+    (body.len() <= MAX_JSON_BYTES)
+        .then(|| serde_json::from_slice::<Json>(body).ok())
+        .flatten()
+}
+
+/// What the request says: parameters, streaming, input content.
+fn apply_request(call: &LlmCall, r: &Json) {
+    call.set_request_params(request_params(r));
+    if r.get("stream").and_then(Json::as_bool) == Some(true) {
+        call.set_streaming(true);
+    }
+    if let Some(input) = r.get("messages").or_else(|| r.get("input")) {
+        call.set_input_content(&input.to_string());
+    }
+}
+
+/// Watches a request body go by (a client whose bodies stream, like a tower client): when it
+/// ends, the call gets the request's model and parameters.
+#[derive(Debug)]
+pub struct RequestTap {
+    call: LlmCall,
+    operation: &'static str,
+    buf: Vec<u8>,
+    overflow: bool,
+    done: bool,
+}
+
+impl RequestTap {
+    /// A piece of the request body, as the client sends it.
+    pub fn data(&mut self, bytes: &[u8]) {
+        if self.overflow || self.done {
+            return;
+        }
+        if self.buf.len() + bytes.len() > MAX_JSON_BYTES {
+            self.overflow = true;
+            self.buf = Vec::new();
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// The request body ended: the call gets what it said.
+    pub fn end(&mut self) {
+        if std::mem::replace(&mut self.done, true) || self.overflow {
+            return;
+        }
+        let Some(r) = parse_request(&self.buf) else {
+            tracing::debug!(target: "botanu", "an LLM provider request was not JSON botanu could read; the call is recorded without its model");
+            return;
+        };
+        if let Some(model) = r.get("model").and_then(Json::as_str) {
+            call_model(&self.call, self.operation, model);
+        }
+        apply_request(&self.call, &r);
+        self.buf = Vec::new();
+    }
+}
+
+/// Names the call after `model`, read after the span started.
+fn call_model(call: &LlmCall, operation: &str, model: &str) {
+    call.span().set("gen_ai.request.model", model.to_owned());
+    call.span().update_name(format!(
+        "{} {model}",
+        crate::llm::normalize_operation(operation)
+    ));
 }
 
 fn request_params(r: &Json) -> RequestParams {
@@ -239,9 +314,24 @@ fn request_params(r: &Json) -> RequestParams {
 pub(crate) struct WireCall {
     call: LlmCall,
     started: Instant,
+    operation: &'static str,
+    /// Whether the request was read at the start.
+    model_known: bool,
 }
 
 impl WireCall {
+    /// The observer of a request body that streams (does nothing when the body was read at
+    /// the start).
+    pub(crate) fn request_tap(&self) -> RequestTap {
+        RequestTap {
+            call: self.call.clone(),
+            operation: self.operation,
+            buf: Vec::new(),
+            overflow: false,
+            done: self.model_known,
+        }
+    }
+
     /// The context to send the request under (the call's span as the parent).
     pub(crate) fn context(&self) -> &opentelemetry::Context {
         self.call.context()
@@ -261,7 +351,7 @@ impl WireCall {
     }
 
     /// The response head arrived: the observer of its body.
-    pub(crate) fn respond(self, status: u16, event_stream: bool) -> Tap {
+    pub(crate) fn respond(self, status: u16, event_stream: bool) -> ResponseTap {
         self.call
             .span()
             .set("http.response.status_code", i64::from(status));
@@ -270,7 +360,7 @@ impl WireCall {
         } else {
             Kind::Json(Vec::new())
         };
-        Tap {
+        ResponseTap {
             call: self.call,
             started: self.started,
             status,
@@ -345,9 +435,10 @@ struct Sse {
     malformed: bool,
 }
 
-/// Watches a response body go by and records the call when it ends.
+/// Watches a response body go by and records the call when it ends (dropped before the end: the
+/// call is recorded as canceled).
 #[derive(Debug)]
-pub(crate) struct Tap {
+pub struct ResponseTap {
     call: LlmCall,
     started: Instant,
     status: u16,
@@ -356,9 +447,9 @@ pub(crate) struct Tap {
     done: bool,
 }
 
-impl Tap {
+impl ResponseTap {
     /// A piece of the body, as the app receives it.
-    pub(crate) fn data(&mut self, bytes: &[u8]) {
+    pub fn data(&mut self, bytes: &[u8]) {
         match &mut self.kind {
             Kind::Json(buf) => {
                 if buf.len() + bytes.len() > MAX_JSON_BYTES {
@@ -383,7 +474,7 @@ impl Tap {
     }
 
     /// The body ended: record what it said.
-    pub(crate) fn end(&mut self) {
+    pub fn end(&mut self) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
@@ -414,7 +505,7 @@ impl Tap {
     }
 
     /// The body failed while the app read it.
-    pub(crate) fn body_error(&mut self, message: &str) {
+    pub fn body_error(&mut self, message: &str) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
@@ -426,7 +517,7 @@ impl Tap {
     }
 }
 
-impl Drop for Tap {
+impl Drop for ResponseTap {
     fn drop(&mut self) {
         if self.done {
             return;
@@ -558,7 +649,41 @@ fn finish_reasons(v: &Json) -> Vec<String> {
             out.push(r.to_owned());
         }
     }
+    // The Responses API: a finished response's status, or why it is incomplete (a response
+    // object, or the one a `response.completed`/`response.incomplete` event carries).
+    let response = v
+        .get("response")
+        .filter(|r| r.get("object").and_then(Json::as_str) == Some("response"))
+        .or_else(|| (v.get("object").and_then(Json::as_str) == Some("response")).then_some(v));
+    if let Some(r) = response {
+        let reason = r
+            .pointer("/incomplete_details/reason")
+            .or_else(|| r.get("status"))
+            .and_then(Json::as_str)
+            .filter(|s| !matches!(*s, "in_progress" | "queued"));
+        if let Some(reason) = reason {
+            out.push(reason.to_owned());
+        }
+    }
     out
+}
+
+/// The text a non-streamed response answered: chat completions, Anthropic's Messages, the
+/// Responses API (its first message's first text, after any reasoning items).
+fn answer_text(v: &Json) -> Option<&str> {
+    v.pointer("/choices/0/message/content")
+        .or_else(|| v.pointer("/content/0/text"))
+        .or_else(|| {
+            v.get("output")?
+                .as_array()?
+                .iter()
+                .filter(|o| o.get("type").and_then(Json::as_str) == Some("message"))
+                .filter_map(|o| o.get("content").and_then(Json::as_array))
+                .flatten()
+                .find(|c| c.get("type").and_then(Json::as_str) == Some("output_text"))?
+                .get("text")
+        })
+        .and_then(Json::as_str)
 }
 
 fn record_response(call: &LlmCall, v: &Json) {
@@ -567,12 +692,7 @@ fn record_response(call: &LlmCall, v: &Json) {
         ..Seen::default()
     };
     seen.read(v);
-    if let Some(text) = v
-        .pointer("/choices/0/message/content")
-        .or_else(|| v.pointer("/content/0/text"))
-        .or_else(|| v.pointer("/output/0/content/0/text"))
-        .and_then(Json::as_str)
-    {
+    if let Some(text) = answer_text(v) {
         seen.output = text.to_owned();
     }
     seen.record(call);
@@ -683,5 +803,23 @@ mod tests {
             u(r#"{"output_tokens":30}"#).unwrap(),
         );
         assert_eq!((merged.input, merged.output), (7, 30));
+    }
+
+    #[test]
+    fn responses_api_answers() {
+        let v: Json = serde_json::from_str(
+            r#"{"object":"response","status":"completed","output":[{"type":"reasoning","summary":[]},{"type":"message","content":[{"type":"output_text","text":"Hi"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(answer_text(&v), Some("Hi"));
+        assert_eq!(finish_reasons(&v), ["completed"]);
+        let incomplete: Json = serde_json::from_str(
+            r#"{"type":"response.incomplete","response":{"object":"response","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(finish_reasons(&incomplete), ["max_output_tokens"]);
+        let running: Json =
+            serde_json::from_str(r#"{"object":"response","status":"in_progress"}"#).unwrap();
+        assert!(finish_reasons(&running).is_empty());
     }
 }
