@@ -38,6 +38,8 @@
 mod body;
 pub mod extract;
 mod middleware;
+#[cfg(feature = "awc")]
+mod outbound;
 
 use std::future::{ready, Ready};
 
@@ -54,6 +56,8 @@ pub use botanu_core::{
 };
 pub use extract::Actix;
 pub use middleware::{Botanu, BotanuMiddleware, ResponseFuture};
+#[cfg(feature = "awc")]
+pub use outbound::{AwcPropagation, AwcPropagationService};
 
 /// The current run, for handlers: `async fn handler(run: Run)`.
 ///

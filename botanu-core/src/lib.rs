@@ -16,6 +16,7 @@ mod track;
 
 #[cfg(feature = "async-openai")]
 pub use track::openai;
+pub use track::step::{step, Step};
 pub use track::{data, llm};
 
 /// Makes each call of a function one botanu run — the Rust form of the reference SDK's
@@ -66,7 +67,7 @@ pub use otel::sampling::{PreservingSampler, SampledSpanProcessor};
 pub use otel::tracing_bridge::tracing_layer;
 pub use propagation::baggage::BaggagePropagator;
 pub use run::outcome::{
-    emit_outcome, set_business_context, set_correlation, BusinessContext, Outcome,
+    emit_outcome, set_business_context, set_correlation, Amount, BusinessContext, Outcome,
 };
 pub use run::spawn::InCurrentRun;
 #[cfg(feature = "tokio")]

@@ -164,7 +164,18 @@ fn complete_stores_outcome() {
     let o = run.outcome().unwrap();
     assert_eq!(o.status, RunStatus::Success);
     assert_eq!(o.value_type.as_deref(), Some("tickets_resolved"));
-    assert_eq!(o.value_amount, Some(1.0));
+    assert_eq!(o.value_amount, Some(botanu_core::Amount::Double(1.0)));
+    // A count stays an int, as the caller gave it.
+    run.complete(Outcome::success().value("tickets_resolved", 3));
+    assert_eq!(
+        run.outcome().unwrap().value_amount,
+        Some(botanu_core::Amount::Int(3))
+    );
+    let a = run.to_span_attributes();
+    assert_eq!(
+        attr(&a, "botanu.outcome.value_amount"),
+        Some(&Value::I64(3))
+    );
     assert!(run.duration().is_some());
     // complete() replaces the outcome wholesale.
     run.complete(Outcome::failure("ValueError"));

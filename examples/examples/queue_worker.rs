@@ -28,6 +28,12 @@ struct Message {
 #[derive(Debug)]
 struct ModelOverloaded;
 
+impl std::fmt::Display for ModelOverloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the model is overloaded, try again")
+    }
+}
+
 #[botanu_core::workflow(name = "Ticket Intake", event_id = ticket.id, customer_id = ticket.org)]
 async fn intake(ticket: &Ticket, queue: &mut VecDeque<Message>) -> Result<(), ModelOverloaded> {
     let mut headers = HashMap::new();

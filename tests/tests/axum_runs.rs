@@ -63,7 +63,7 @@ async fn ticket(Run(run): Run) -> impl IntoResponse {
         set_correlation([("jira_issue", "SUP-1")]);
     });
     spawned.await.unwrap();
-    emit_outcome(Outcome::success().value("tickets_resolved", 1.0));
+    emit_outcome(Outcome::success().value("tickets_resolved", 1));
     set_business_context(BusinessContext::new().team("support").region("eu"));
     set_correlation([("zendesk_ticket_id", 4711)]);
     run.run_id().to_owned()
@@ -126,7 +126,8 @@ async fn one_run_per_request_with_extracted_ids_and_enriched_spans() {
     );
     assert_eq!(
         run.attributes.get("botanu.outcome.value_amount"),
-        Some(&Val::Double(1.0))
+        Some(&Val::Int(1)),
+        "a count stays an int on the wire"
     );
     assert_eq!(run.attr("botanu.team"), Some("support"));
     assert_eq!(run.attr("botanu.region"), Some("eu"));

@@ -142,5 +142,33 @@ fn migrated_pipeline_keeps_users_spans_and_botanu_gets_all() {
     assert_eq!(first_run.len(), 1, "{:?}", logs.lines());
     assert!(first_run[0].contains(botanu.describe()), "{first_run:?}");
 
+    // An outcome emitted inside one of the app's spans: the run span gets it (botanu's
+    // export); the app's span, which goes to the app's exporter, is left as it was.
+    theirs.reset();
+    let active = botanu_core::adapter::RunSpec::new("Support")
+        .event_id(Some("outcome-in-app-span".into()))
+        .start(&Context::new());
+    {
+        let _run = active.context().clone().attach();
+        let tracer = global::tracer("app");
+        // The user's sampler keeps 10%: a span name whose trace it keeps is not known, so
+        // record the outcome in several app spans.
+        for _ in 0..50 {
+            let span = tracer.start("keep-outcome");
+            let _inside = opentelemetry::trace::mark_span_as_active(span);
+            botanu_core::emit_outcome(botanu_core::Outcome::success().value("tickets_resolved", 1));
+        }
+    }
+    active.finish(botanu_core::adapter::RunEnd::new(
+        botanu_core::RunStatus::Success,
+    ));
+    botanu.force_flush().unwrap();
+    let app_spans = theirs.get_finished_spans().unwrap();
+    assert!(!app_spans.is_empty(), "the app's sampler kept some");
+    assert!(app_spans.iter().all(|s| s.events.is_empty()
+        && s.attributes
+            .iter()
+            .all(|kv| !kv.key.as_str().starts_with("botanu."))));
+
     botanu.shutdown().unwrap();
 }

@@ -125,7 +125,7 @@ fn chat_request(model: &str, stream: Option<bool>) -> CreateChatCompletionReques
         .temperature(0.3)
         .max_completion_tokens(128u32)
         .messages(vec![ChatCompletionRequestUserMessage::from(
-            "How do I reset my password?",
+            "How do I reset my password? I am jane@example.com",
         )
         .into()]);
     if let Some(usage) = stream {
@@ -156,7 +156,8 @@ fn finish_reasons(s: &ReceivedSpan) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_openai_calls_are_genai_spans() {
-    let env = TestEnv::get();
+    // Every call's content is captured here (the default captures a sample).
+    let env = TestEnv::get_or_init_with(|c| c.with_content_capture_rate(1.0), |_| {});
     let addr = server().await;
     let config = OpenAIConfig::new()
         .with_api_key("sk-test")
@@ -198,6 +199,17 @@ async fn async_openai_calls_are_genai_spans() {
     assert_eq!(s.attr("botanu.run_id"), run.attr("botanu.run_id"));
     assert_eq!(s.attr("botanu.event_id"), Some("openai-chat"));
     assert_eq!(s.parent_span_id, run.span_id, "a child of the run span");
+    // Content capture as llm::call records it: the request's messages and the answer, the
+    // address scrubbed before the span is recorded.
+    let input = s.attr("botanu.eval.input_content").unwrap();
+    assert!(
+        input.contains("How do I reset my password? I am [REDACTED]") && !input.contains("jane@"),
+        "{input}"
+    );
+    assert_eq!(
+        s.attr("botanu.eval.output_content"),
+        Some("Reset it from Settings.")
+    );
 
     // A stream with a usage chunk: every chunk reaches the app; usage, TTFT, finish reason.
     let text = in_run("openai-stream", async {

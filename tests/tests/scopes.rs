@@ -22,6 +22,12 @@ fn status(run: &ReceivedSpan) -> String {
 #[derive(Debug)]
 struct QuotaExceeded;
 
+impl std::fmt::Display for QuotaExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("quota of 100 calls exceeded")
+    }
+}
+
 #[test]
 fn sync_scope_success_error_and_panic() {
     let _ = TestEnv::get();
@@ -51,7 +57,11 @@ fn sync_scope_success_error_and_panic() {
         completed_attr(&err, "error_class").as_deref(),
         Some("QuotaExceeded")
     );
-    assert_eq!(err.status, (2, "QuotaExceeded: QuotaExceeded".to_owned()));
+    // `Type: message`, the message in the error's Display form (the reference's str(e)).
+    assert_eq!(
+        err.status,
+        (2, "QuotaExceeded: quota of 100 calls exceeded".to_owned())
+    );
     // The error is recorded as an exception, once, as the reference SDK records a raised one.
     let exceptions: Vec<_> = err
         .events
@@ -71,7 +81,7 @@ fn sync_scope_success_error_and_panic() {
             .attributes
             .get("exception.message")
             .and_then(Val::as_str),
-        Some("QuotaExceeded")
+        Some("quota of 100 calls exceeded")
     );
 
     let panicked = std::panic::catch_unwind(|| {
@@ -144,6 +154,12 @@ struct Ticket {
 
 #[derive(Debug)]
 struct NotFound;
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no such ticket")
+    }
+}
 
 fn lookup(id: u64) -> Result<u64, NotFound> {
     if id == 404 {

@@ -35,7 +35,8 @@ const TRACES_PATH: &str = "/v1/traces";
 /// | `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` | `k=v,k2=v2` (values percent-decoded); the first set wins | none |
 /// | `BOTANU_SERVICE_NAME`, `OTEL_SERVICE_NAME` | `service.name` | SDK default |
 /// | `OTEL_SERVICE_VERSION`, `OTEL_SERVICE_NAMESPACE` | `service.version`, `service.namespace` | none |
-/// | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes (read by the SDK) | none |
+/// | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes (read by the SDK; they win over detected ones) | none |
+/// | `BOTANU_AUTO_DETECT_RESOURCES` | detect `service.instance.id`, `host.*`, `os.type`, `process.pid` and `process.runtime.*` (not the command line, which may carry secrets) | `true` |
 /// | `BOTANU_ENVIRONMENT`, `OTEL_DEPLOYMENT_ENVIRONMENT`, `DEPLOYMENT_ENVIRONMENT` | `deployment.environment`, and the runs' environment (first set wins) | `production` |
 /// | `BOTANU_CONTENT_CAPTURE_RATE` | share of LLM calls whose content is captured, 0–1 | `0.1` |
 /// | `BOTANU_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_QUEUE_SIZE` | export queue bound (spans) | 65536 |
@@ -78,6 +79,7 @@ pub struct BotanuConfig {
     pub(crate) service_name: Option<String>,
     pub(crate) service_version: Option<String>,
     pub(crate) service_namespace: Option<String>,
+    pub(crate) auto_detect_resources: bool,
     pub(crate) environment: String,
     pub(crate) content_capture_rate: f64,
     pub(crate) max_queue_size: usize,
@@ -139,6 +141,7 @@ impl Default for BotanuConfig {
             service_name: None,
             service_version: None,
             service_namespace: None,
+            auto_detect_resources: true,
             environment: "production".to_owned(),
             content_capture_rate: 0.1,
             max_queue_size: 65_536,
@@ -241,6 +244,10 @@ impl BotanuConfig {
         c.service_name = var("BOTANU_SERVICE_NAME").or_else(|| get("OTEL_SERVICE_NAME"));
         c.service_version = get("OTEL_SERVICE_VERSION");
         c.service_namespace = get("OTEL_SERVICE_NAMESPACE");
+        if let Some(v) = get("BOTANU_AUTO_DETECT_RESOURCES") {
+            c.auto_detect_resources =
+                !matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no");
+        }
         c.environment = resolve_environment(|k| get(k));
         if let Some(v) = get("BOTANU_CONTENT_CAPTURE_RATE") {
             match v.trim().parse::<f64>() {
@@ -344,6 +351,16 @@ impl BotanuConfig {
             .map(std::path::PathBuf::from);
         c.env_errors = errors;
         c
+    }
+
+    /// Whether the resource gets detected attributes (`BOTANU_AUTO_DETECT_RESOURCES`, default
+    /// `true`): `service.instance.id` (one per process), `host.id`, `host.name`, `host.arch`,
+    /// `os.type`, `process.pid`, `process.runtime.*`, from the OpenTelemetry resource
+    /// detectors. What the app sets (`OTEL_RESOURCE_ATTRIBUTES`, the service name, version and
+    /// namespace) wins over what is detected.
+    pub fn with_auto_detect_resources(mut self, detect: bool) -> Self {
+        self.auto_detect_resources = detect;
+        self
     }
 
     /// Turns botanu off (`BOTANU_DISABLED`).

@@ -278,6 +278,10 @@ impl RunSpec {
                 }
             }
         }
+        if !crate::otel::install::isolated() && crate::otel::install::is_active() {
+            use opentelemetry::trace::Span as _;
+            run.set_markable_span(span.span_context().span_id());
+        }
         let entered = own_span::enter(span, &run_cx);
         entered
             .span_cx
@@ -399,6 +403,15 @@ impl RunEnd {
     /// The status.
     pub fn status(&self) -> RunStatus {
         self.status
+    }
+    /// A failure's class and message (empty when none was given).
+    pub(crate) fn failure_parts(&self) -> Option<(&str, &str)> {
+        match (self.status, &self.error_class) {
+            (RunStatus::Failure, Some(class)) => {
+                Some((class, self.message.as_deref().unwrap_or_default()))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -19,12 +19,14 @@ pub trait RunResult {
     fn run_end(&self) -> RunEnd;
 }
 
-impl<T, E: std::fmt::Debug + 'static> RunResult for Result<T, E> {
+/// An `Err` is a failure: its type name is the error class, its `Display` form the message
+/// (the status is `Type: message`, as the reference SDK writes `str(exception)`).
+impl<T, E: std::fmt::Display + 'static> RunResult for Result<T, E> {
     fn run_end(&self) -> RunEnd {
         match self {
             Ok(_) => RunEnd::new(RunStatus::Success),
             Err(e) => {
-                let mut message = format!("{e:?}");
+                let mut message = e.to_string();
                 if message.len() > 512 {
                     let mut cut = 512;
                     while !message.is_char_boundary(cut) {
@@ -196,7 +198,7 @@ impl WorkflowScope {
     ) -> Result<T, E>
     where
         Fut: Future<Output = Result<T, E>>,
-        E: std::fmt::Debug + 'static,
+        E: std::fmt::Display + 'static,
     {
         let mut previous: Option<RunContext> = None;
         let mut n = 0;
@@ -219,7 +221,7 @@ impl WorkflowScope {
     }
 
     /// [`run_retrying`](Self::run_retrying) for blocking code.
-    pub fn run_sync_retrying<T, E: std::fmt::Debug + 'static>(
+    pub fn run_sync_retrying<T, E: std::fmt::Display + 'static>(
         self,
         max_attempts: u32,
         mut attempt: impl FnMut(RunContext) -> Result<T, E>,

@@ -613,8 +613,9 @@ impl BotanuBuilder {
     }
 }
 
-/// botanu's resource: the SDK's defaults and `OTEL_RESOURCE_ATTRIBUTES`, with
-/// `deployment.environment`, `telemetry.sdk.name = botanu` and the botanu version.
+/// botanu's resource: detected attributes (unless turned off), the SDK's defaults and
+/// `OTEL_RESOURCE_ATTRIBUTES` over them, then `deployment.environment`,
+/// `telemetry.sdk.name = botanu`, the botanu version and the service's names.
 fn resource(config: &BotanuConfig) -> Resource {
     let mut attrs = vec![
         KeyValue::new("deployment.environment", config.environment.clone()),
@@ -627,11 +628,47 @@ fn resource(config: &BotanuConfig) -> Resource {
     if let Some(v) = &config.service_namespace {
         attrs.push(KeyValue::new("service.namespace", v.clone()));
     }
-    let mut b = Resource::builder().with_attributes(attrs);
+    let detected = if config.auto_detect_resources {
+        detected_resource()
+    } else {
+        Vec::new()
+    };
+    let mut b = Resource::builder_empty()
+        .with_attributes(detected)
+        .with_detectors(&[
+            Box::new(opentelemetry_sdk::resource::SdkProvidedResourceDetector),
+            Box::new(opentelemetry_sdk::resource::TelemetryResourceDetector),
+            Box::new(opentelemetry_sdk::resource::EnvResourceDetector::new()),
+        ])
+        .with_attributes(attrs);
     if let Some(name) = &config.service_name {
         b = b.with_service_name(name.clone());
     }
     b.build()
+}
+
+/// What tells this process apart from the service's other instances, from the OpenTelemetry
+/// resource detectors: `service.instance.id`, `host.*`, `os.type`, `process.pid`,
+/// `process.runtime.*`. Not `process.command_args`: a command line may carry secrets, and
+/// botanu's export may leave the app's network.
+fn detected_resource() -> Vec<KeyValue> {
+    use opentelemetry_resource_detectors::{
+        HostResourceDetector, OsResourceDetector, ProcessResourceDetector,
+        ServiceInstanceIdResourceDetector,
+    };
+    let detected = Resource::builder_empty()
+        .with_detectors(&[
+            Box::new(ServiceInstanceIdResourceDetector),
+            Box::new(HostResourceDetector::default()),
+            Box::new(OsResourceDetector),
+            Box::new(ProcessResourceDetector),
+        ])
+        .build();
+    detected
+        .iter()
+        .filter(|(k, _)| k.as_str() != "process.command_args")
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect()
 }
 
 /// Whether a global tracer provider (not botanu's) is installed. A probe that leaks nothing:

@@ -121,7 +121,7 @@ pub struct RunOutcome {
     /// What the run produced, e.g. `tickets_resolved` (`botanu.outcome.value_type`).
     pub value_type: Option<String>,
     /// How much of it (`botanu.outcome.value_amount`).
-    pub value_amount: Option<f64>,
+    pub value_amount: Option<crate::Amount>,
     /// Confidence in the outcome, 0–1 (`botanu.outcome.confidence`).
     pub confidence: Option<f64>,
     /// Metadata given to [`RunContext::complete`] (`botanu.outcome.metadata.<key>`).
@@ -167,6 +167,9 @@ struct RunState {
     /// Attributes and events for the run span, recorded from anywhere inside the run and
     /// written when the run ends (the span itself belongs to the lifecycle).
     recorded: Mutex<Vec<Recorded>>,
+    /// The run span's id (big-endian bytes as a u64; 0 = none) when botanu owns the tracing,
+    /// so that `emit_outcome` may also mark the current span when it is another one.
+    markable_span: AtomicU64,
 }
 
 /// Something recorded for the run span by code inside the run.
@@ -582,6 +585,24 @@ impl RunContext {
     pub(crate) fn record_outcome(&self, outcome: RunOutcome) {
         let elapsed = self.inner.started.elapsed();
         *lock(&self.inner.state.outcome) = Some((outcome, elapsed));
+    }
+
+    /// Lets `emit_outcome` mark the current span too (only when botanu owns the tracing, so an
+    /// app pipeline's spans are never touched): `run_span` is the run's own span, which gets
+    /// the outcome when the run ends and is not marked twice.
+    pub(crate) fn set_markable_span(&self, run_span: opentelemetry::trace::SpanId) {
+        self.inner
+            .state
+            .markable_span
+            .store(u64::from_be_bytes(run_span.to_bytes()), Ordering::Relaxed);
+    }
+
+    /// The run span's id, when the current span may be marked (see `set_markable_span`).
+    pub(crate) fn markable_span(&self) -> Option<opentelemetry::trace::SpanId> {
+        match self.inner.state.markable_span.load(Ordering::Relaxed) {
+            0 => None,
+            id => Some(opentelemetry::trace::SpanId::from_bytes(id.to_be_bytes())),
+        }
     }
 
     /// Merges an emitted outcome into the app's verdict: its status, and the value, confidence

@@ -14,6 +14,68 @@ use crate::run::{non_empty, Recorded, RunContext, RunStatus};
 /// Event added by [`emit_outcome`].
 pub(crate) const EVENT_OUTCOME_EMITTED: &str = "botanu.outcome_emitted";
 
+/// How much an outcome produced: an integer or a float, written with the type the caller gave
+/// it (an OTLP int or double), as the reference SDK writes Python's `int` or `float`.
+///
+/// ```
+/// use botanu_core::{Amount, Outcome};
+/// assert_eq!(Amount::from(3), Amount::Int(3));
+/// assert_eq!(Amount::from(0.5), Amount::Double(0.5));
+/// let _ = Outcome::success().value("tickets_resolved", 3); // an int on the wire
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Amount {
+    /// A count (`1` ticket, `3` documents).
+    Int(i64),
+    /// A measure (`0.5` of a ticket, `12.40` dollars).
+    Double(f64),
+}
+
+impl Amount {
+    /// The amount as a float.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Amount::Int(v) => v as f64,
+            Amount::Double(v) => v,
+        }
+    }
+}
+
+macro_rules! amount_from {
+    ($variant:ident as $target:ty: $($t:ty),*) => {$(
+        impl From<$t> for Amount {
+            fn from(v: $t) -> Self {
+                Amount::$variant(<$target>::from(v))
+            }
+        }
+    )*};
+}
+amount_from!(Int as i64: i8, i16, i32, i64, u8, u16, u32);
+amount_from!(Double as f64: f32, f64);
+
+impl From<u64> for Amount {
+    /// Saturates at `i64::MAX`.
+    fn from(v: u64) -> Self {
+        Amount::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<usize> for Amount {
+    /// Saturates at `i64::MAX`.
+    fn from(v: usize) -> Self {
+        Amount::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<Amount> for Value {
+    fn from(a: Amount) -> Self {
+        match a {
+            Amount::Int(v) => Value::I64(v),
+            Amount::Double(v) => Value::F64(v),
+        }
+    }
+}
+
 /// A business outcome of a run: whether it did what it was for, what it produced, how sure it
 /// is, why it failed. The one type for both ways of recording it: [`emit_outcome`] from
 /// anywhere inside a run, and [`RunContext::complete`] on a run driven by hand.
@@ -33,7 +95,7 @@ pub(crate) const EVENT_OUTCOME_EMITTED: &str = "botanu.outcome_emitted";
 pub struct Outcome {
     pub(crate) status: RunStatus,
     pub(crate) value_type: Option<String>,
-    pub(crate) value_amount: Option<f64>,
+    pub(crate) value_amount: Option<Amount>,
     pub(crate) confidence: Option<f64>,
     pub(crate) reason: Option<String>,
     pub(crate) error_type: Option<String>,
@@ -69,10 +131,11 @@ impl Outcome {
             ..Self::new(RunStatus::Failure)
         }
     }
-    /// What the run produced and how much, e.g. `("tickets_resolved", 1.0)`.
-    pub fn value(mut self, value_type: impl Into<String>, amount: f64) -> Self {
+    /// What the run produced and how much, e.g. `("tickets_resolved", 1)` (an int) or
+    /// `("refund_usd", 12.5)` (a float): the [`Amount`] keeps the type given.
+    pub fn value(mut self, value_type: impl Into<String>, amount: impl Into<Amount>) -> Self {
         self.value_type = Some(value_type.into());
-        self.value_amount = Some(amount);
+        self.value_amount = Some(amount.into());
         self
     }
     /// Confidence in the outcome, 0–1.
@@ -110,7 +173,7 @@ fn current_run() -> Option<RunContext> {
 pub fn emit_outcome(outcome: Outcome) {
     let Some(run) = current_run() else { return };
     let mut event = Vec::new();
-    let attr = |k: &'static str, v: Value| run.record(Recorded::Attribute(KeyValue::new(k, v)));
+    let mut attributes = Vec::new();
     if let Some(v) = non_empty(&outcome.value_type) {
         event.push(KeyValue::new("value_type", v.to_owned()));
     }
@@ -118,17 +181,21 @@ pub fn emit_outcome(outcome: Outcome) {
         event.push(KeyValue::new("value_amount", v));
     }
     if let Some(v) = non_empty(&outcome.reason) {
-        attr("botanu.outcome.reason", v.to_owned().into());
+        attributes.push(KeyValue::new("botanu.outcome.reason", v.to_owned()));
     }
     if let Some(v) = non_empty(&outcome.error_type) {
-        attr("botanu.outcome.error_type", v.to_owned().into());
+        attributes.push(KeyValue::new("botanu.outcome.error_type", v.to_owned()));
         event.push(KeyValue::new("error_type", v.to_owned()));
     }
     for (k, v) in &outcome.metadata {
-        run.record(Recorded::Attribute(KeyValue::new(
+        attributes.push(KeyValue::new(
             format!("botanu.outcome.metadata.{k}"),
             v.clone(),
-        )));
+        ));
+    }
+    mark_current_span(&run, &outcome, &attributes, &event);
+    for kv in attributes {
+        run.record(Recorded::Attribute(kv));
     }
     run.record(Recorded::Event(
         EVENT_OUTCOME_EMITTED,
@@ -136,6 +203,45 @@ pub fn emit_outcome(outcome: Outcome) {
         event,
     ));
     run.merge_verdict(outcome);
+}
+
+/// The reference SDK writes an outcome on the current span; botanu writes it on the run span
+/// (where a backend finds it for the whole run) and, when the current span is another one of
+/// botanu's pipeline (a step, a handler's span), marks that span the reference's way too:
+/// `botanu.outcome.*` attributes and the `botanu.outcome_emitted` event. With an app pipeline
+/// (migrated, parallel) the current span is the app's and is left alone.
+fn mark_current_span(
+    run: &RunContext,
+    outcome: &Outcome,
+    attributes: &[KeyValue],
+    event: &[KeyValue],
+) {
+    use opentelemetry::trace::TraceContextExt as _;
+    let Some(run_span) = run.markable_span() else {
+        return;
+    };
+    Context::map_current(|cx| {
+        let span = cx.span();
+        if !span.is_recording() || span.span_context().span_id() == run_span {
+            return;
+        }
+        if let Some(v) = non_empty(&outcome.value_type) {
+            span.set_attribute(KeyValue::new(
+                crate::semconv::attr::OUTCOME_VALUE_TYPE,
+                v.to_owned(),
+            ));
+        }
+        if let Some(v) = outcome.value_amount {
+            span.set_attribute(KeyValue::new(crate::semconv::attr::OUTCOME_VALUE_AMOUNT, v));
+        }
+        if let Some(v) = outcome.confidence {
+            span.set_attribute(KeyValue::new(crate::semconv::attr::OUTCOME_CONFIDENCE, v));
+        }
+        for kv in attributes {
+            span.set_attribute(kv.clone());
+        }
+        span.add_event(EVENT_OUTCOME_EMITTED, event.to_vec());
+    });
 }
 
 /// Business context of the current run (reference `set_business_context`).

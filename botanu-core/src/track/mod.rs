@@ -12,6 +12,7 @@ pub(crate) mod outbound;
 mod pii_tests;
 #[cfg(feature = "reqwest")]
 pub(crate) mod reqwest;
+pub(crate) mod step;
 #[cfg(feature = "outbound")]
 pub(crate) mod wire;
 
