@@ -46,7 +46,14 @@ pub use track::{data, llm};
 /// the call panics (failure, the panic continues) or the future is dropped (canceled).
 /// `botanu.workflow.version` is `v:` plus 12 hex digits of a hash of the function's tokens in a
 /// canonical form, so it changes when the code does and not with the toolchain or the layout
-/// (values differ from the Python SDK's). The expansion calls `::botanu_core`; an app that
+/// (values differ from the Python SDK's).
+///
+/// `capture_input = true` (every call), `sampled` (at `BOTANU_CONTENT_CAPTURE_RATE`) or `false`
+/// (the default) records the run's content on its span as the reference SDK's `capture_input`
+/// does: the arguments by name (`{"ticket": …}`, each in its `Debug` form; not `self`) as
+/// `botanu.eval.input_content` before the body runs, and on success the value (the `Ok` value of
+/// a `Result`) in its `Debug` form as `botanu.eval.output_content`; PII-scrubbed, cut to 4096
+/// characters, one decision per call for both. The expansion calls `::botanu_core`; an app that
 /// depends only on an adapter names the path with `crate`:
 /// `#[botanu_axum::botanu_core::workflow(crate = botanu_axum::botanu_core, name = "Digest")]`.
 #[cfg(feature = "macros")]
@@ -78,6 +85,37 @@ pub use run::{
 };
 #[cfg(feature = "reqwest")]
 pub use track::reqwest::BotanuPropagation;
+
+/// What `#[workflow]` expands to besides a scope. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    use crate::run::{Recorded, RunContext};
+    use crate::track::capture;
+
+    /// Whether this call's content is recorded (`capture_input`).
+    pub fn capture_decision(explicit: Option<bool>) -> bool {
+        capture::decide(explicit)
+    }
+
+    /// The run's input (`botanu.eval.input_content`), scrubbed and cut.
+    pub fn record_run_input(text: &str) {
+        record("botanu.eval.input_content", text);
+    }
+
+    /// The run's output (`botanu.eval.output_content`), scrubbed and cut.
+    pub fn record_run_output(text: &str) {
+        record("botanu.eval.output_content", text);
+    }
+
+    fn record(key: &'static str, text: &str) {
+        let Some(run) = RunContext::current() else {
+            return;
+        };
+        if let Some(text) = capture::prepare_decided(text, capture::DEFAULT_MAX_CHARS) {
+            run.record(Recorded::Attribute(opentelemetry::KeyValue::new(key, text)));
+        }
+    }
+}
 
 /// Internals the benchmarks measure and the fuzz targets drive (feature `__bench`). Not part of
 /// the API: no stability, no semver.

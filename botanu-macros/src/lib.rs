@@ -10,7 +10,7 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{parse_macro_input, Expr, ItemFn, MetaNameValue, ReturnType, Token, Type};
 
-const KEYS: &str = "name, event_id, customer_id, tenant_id, crate";
+const KEYS: &str = "name, event_id, customer_id, tenant_id, capture_input, crate";
 
 /// Makes each call of the function one botanu run; see `botanu_core::workflow`.
 #[proc_macro_attribute]
@@ -42,6 +42,8 @@ fn expand(
     let mut name: Option<Expr> = None;
     let mut krate: Option<syn::Path> = None;
     let mut setters = Vec::new();
+    // `capture_input`: `Some(Some(b))` true/false, `Some(None)` sampled, `None` not given.
+    let mut capture: Option<Option<bool>> = None;
     for arg in args {
         // `crate` is a keyword: not an identifier to `get_ident`.
         if arg.path.is_ident("crate") {
@@ -67,6 +69,21 @@ fn expand(
                     return Err(syn::Error::new_spanned(&arg.path, "`name` is given twice"));
                 }
                 name = Some(value);
+            }
+            "capture_input" => {
+                capture = Some(match &value {
+                    Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Bool(b),
+                        ..
+                    }) => Some(b.value),
+                    Expr::Path(p) if p.path.is_ident("sampled") => None,
+                    _ => {
+                        return Err(syn::Error::new_spanned(
+                            &value,
+                            "`capture_input` is `true` (every call), `sampled` (at BOTANU_CONTENT_CAPTURE_RATE) or `false`",
+                        ))
+                    }
+                });
             }
             "event_id" | "customer_id" | "tenant_id" => {
                 let method = syn::Ident::new(&key, Span::call_site());
@@ -109,15 +126,35 @@ fn expand(
             #(#setters)*
             .workflow_version(#version)
     };
+    let capture = match capture {
+        None | Some(Some(false)) => None,
+        Some(mode) => Some(content_capture(
+            &krate,
+            &sig,
+            mode,
+            is_result,
+            annotated.is_some(),
+        )?),
+    };
     let body = if sig.asyncness.is_some() {
         let run = if is_result {
             quote!(run)
         } else {
             quote!(run_any)
         };
-        let inner = match &annotated {
-            Some(ty) => quote! { async move { let __botanu_out: #ty = #block; __botanu_out } },
-            None => quote! { async move #block },
+        let inner = match (&annotated, &capture) {
+            (Some(ty), Some((input, output))) => quote! {
+                async move {
+                    #input
+                    let __botanu_out: #ty = (async move #block).await;
+                    #output
+                    __botanu_out
+                }
+            },
+            (Some(ty), None) => {
+                quote! { async move { let __botanu_out: #ty = #block; __botanu_out } }
+            }
+            (None, _) => quote! { async move #block },
         };
         quote! { #scope.#run(#inner).await }
     } else {
@@ -126,9 +163,17 @@ fn expand(
         } else {
             quote!(run_sync_any)
         };
-        let inner = match &annotated {
-            Some(ty) => quote! { move || -> #ty #block },
-            None => quote! { move || #block },
+        let inner = match (&annotated, &capture) {
+            (Some(ty), Some((input, output))) => quote! {
+                move || -> #ty {
+                    #input
+                    let __botanu_out: #ty = (move || -> #ty #block)();
+                    #output
+                    __botanu_out
+                }
+            },
+            (Some(ty), None) => quote! { move || -> #ty #block },
+            (None, _) => quote! { move || #block },
         };
         quote! { #scope.#run(#inner) }
     };
@@ -138,6 +183,70 @@ fn expand(
             #body
         }
     })
+}
+
+/// The statements that record the run's content (the reference's `capture_input`): the input
+/// (the arguments by name, in their `Debug` form) before the body runs, the output (the `Ok`
+/// value, or the value, in its `Debug` form) after it succeeds. One decision per call covers
+/// both.
+fn content_capture(
+    krate: &syn::Path,
+    sig: &syn::Signature,
+    mode: Option<bool>,
+    is_result: bool,
+    annotated: bool,
+) -> syn::Result<(proc_macro2::TokenStream, proc_macro2::TokenStream)> {
+    if !annotated {
+        return Err(syn::Error::new_spanned(
+            &sig.output,
+            "`capture_input` needs a named return type (not `impl Trait`): the output is recorded in its Debug form",
+        ));
+    }
+    let names: Vec<&syn::Ident> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(t) => match t.pat.as_ref() {
+                syn::Pat::Ident(i) => Some(&i.ident),
+                _ => None,
+            },
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let template = format!(
+        "{{{{{}}}}}",
+        names
+            .iter()
+            .map(|n| format!("\"{n}\": {{:?}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mode = match mode {
+        Some(b) => quote!(::core::option::Option::Some(#b)),
+        None => quote!(::core::option::Option::None),
+    };
+    let input = quote! {
+        let __botanu_capture = #krate::__private::capture_decision(#mode);
+        if __botanu_capture {
+            #krate::__private::record_run_input(&::std::format!(#template, #(&#names),*));
+        }
+    };
+    let output = if is_result {
+        quote! {
+            if __botanu_capture {
+                if let ::core::result::Result::Ok(__botanu_value) = &__botanu_out {
+                    #krate::__private::record_run_output(&::std::format!("{:?}", __botanu_value));
+                }
+            }
+        }
+    } else {
+        quote! {
+            if __botanu_capture {
+                #krate::__private::record_run_output(&::std::format!("{:?}", &__botanu_out));
+            }
+        }
+    };
+    Ok((input, output))
 }
 
 fn returns_result(output: &ReturnType) -> bool {
@@ -248,5 +357,40 @@ mod tests {
             !through_axum.contains("{ :: botanu_core"),
             "no hard-coded path: {through_axum}"
         );
+    }
+
+    #[test]
+    fn capture_input_takes_true_sampled_or_false() {
+        let expand_with = |args: &str, func: &str| {
+            let args = Punctuated::<MetaNameValue, Token![,]>::parse_terminated
+                .parse_str(args)
+                .unwrap();
+            expand(args, syn::parse_str(func).unwrap()).map(|t| t.to_string())
+        };
+        let f = "async fn digest(ticket: &Ticket) -> Result<u32, E> { Ok(1) }";
+        let always = expand_with(r#"name = "D", capture_input = true"#, f).unwrap();
+        assert!(
+            always.contains("capture_decision (:: core :: option :: Option :: Some (true))"),
+            "{always}"
+        );
+        assert!(always.contains("record_run_output"), "{always}");
+        let sampled = expand_with(r#"name = "D", capture_input = sampled"#, f).unwrap();
+        assert!(
+            sampled.contains("capture_decision (:: core :: option :: Option :: None)"),
+            "{sampled}"
+        );
+        let off = expand_with(r#"name = "D", capture_input = false"#, f).unwrap();
+        assert!(!off.contains("capture_decision"), "{off}");
+        let bad = expand_with(r#"name = "D", capture_input = 3"#, f).unwrap_err();
+        assert!(
+            bad.to_string().contains("`capture_input` is `true`"),
+            "{bad}"
+        );
+        let opaque = expand_with(
+            r#"name = "D", capture_input = true"#,
+            "async fn digest() -> impl std::fmt::Debug { 1 }",
+        )
+        .unwrap_err();
+        assert!(opaque.to_string().contains("named return type"), "{opaque}");
     }
 }

@@ -23,6 +23,74 @@ fn events<'a>(s: &'a ReceivedSpan, name: &str) -> Vec<&'a botanu_tests::receiver
     s.events.iter().filter(|e| e.name == name).collect()
 }
 
+#[derive(Debug)]
+struct Ticket {
+    id: u32,
+    note: String,
+}
+
+#[derive(Debug)]
+struct Summary {
+    words: usize,
+}
+
+/// The reference's `capture_input=True`.
+#[botanu_core::workflow(name = "Digest", event_id = ticket.id, capture_input = true)]
+async fn digest(ticket: &Ticket, lang: &str) -> Result<Summary, IndexUnavailable> {
+    if ticket.id == 0 {
+        return Err(IndexUnavailable);
+    }
+    let _ = lang;
+    Ok(Summary {
+        words: ticket.note.split_whitespace().count(),
+    })
+}
+
+#[botanu_core::workflow(name = "Digest", event_id = ticket.id, capture_input = false)]
+fn digest_uncaptured(ticket: &Ticket) -> usize {
+    ticket.note.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_content_is_captured_as_the_reference_does() {
+    let env = TestEnv::get();
+    let ticket = Ticket {
+        id: 41,
+        note: "reset for jane@example.com please".to_owned(),
+    };
+    assert_eq!(digest(&ticket, "en").await.unwrap().words, 4);
+    let (run, _) = env.run("botanu.run/Digest", "41", 1);
+    // The arguments by name, each in its Debug form, scrubbed.
+    assert_eq!(
+        run.attr("botanu.eval.input_content"),
+        Some(r#"{"ticket": Ticket { id: 41, note: "reset for [REDACTED] please" }, "lang": "en"}"#)
+    );
+    assert_eq!(
+        run.attr("botanu.eval.output_content"),
+        Some("Summary { words: 4 }")
+    );
+
+    // A failed call: the input, no output (as the reference writes it only on success).
+    let failing = Ticket {
+        id: 0,
+        note: String::new(),
+    };
+    assert!(digest(&failing, "en").await.is_err());
+    let (run, _) = env.run("botanu.run/Digest", "0", 1);
+    assert!(run.attr("botanu.eval.input_content").is_some());
+    assert_eq!(run.attr("botanu.eval.output_content"), None);
+
+    // Turned off: nothing.
+    let quiet = Ticket {
+        id: 42,
+        note: "x".to_owned(),
+    };
+    assert_eq!(digest_uncaptured(&quiet), 1);
+    let (run, _) = env.run("botanu.run/Digest", "42", 1);
+    assert_eq!(run.attr("botanu.eval.input_content"), None);
+    assert_eq!(run.attr("botanu.eval.output_content"), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steps_outcomes_and_resource_as_the_reference_writes_them() {
     let env = TestEnv::get();

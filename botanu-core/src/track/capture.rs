@@ -62,6 +62,24 @@ pub(crate) fn prepare(text: &str, max_chars: usize) -> Option<String> {
     prepare_with(text, max_chars, settings.scrubber.as_ref())
 }
 
+/// One run's capture decision (the reference's `capture_input`): `Some(true)` every call,
+/// `Some(false)` never, `None` at the configured rate; never when botanu is not installed.
+pub(crate) fn decide(explicit: Option<bool>) -> bool {
+    let Some(settings) = crate::config::CAPTURE.get() else {
+        return false;
+    };
+    explicit.unwrap_or_else(|| should_capture(settings.rate))
+}
+
+/// [`prepare`] for content whose capture is already decided (no rate gate).
+pub(crate) fn prepare_decided(text: &str, max_chars: usize) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
+    let settings = crate::config::CAPTURE.get()?;
+    prepare_with(text, max_chars, settings.scrubber.as_ref())
+}
+
 /// The cut-scrub-cut pipeline with an explicit scrubber (`None` = no scrubbing).
 pub(crate) fn prepare_with(
     text: &str,

@@ -123,20 +123,29 @@ pub fn track_llm_operation(provider: &str, model: &str, operation: &str) -> LlmC
         opentelemetry::KeyValue::new("gen_ai.operation.name", operation.clone()),
         opentelemetry::KeyValue::new("gen_ai.provider.name", provider.clone()),
         opentelemetry::KeyValue::new("gen_ai.request.model", model.to_owned()),
-        opentelemetry::KeyValue::new("botanu.vendor", provider),
+        opentelemetry::KeyValue::new("botanu.vendor", provider.clone()),
     ];
-    LlmCall {
-        span: TrackedSpan::start(
-            SCOPE,
-            format!("{operation} {model}"),
-            SpanKind::Client,
-            attributes,
-            None,
-            "error.type",
-        ),
-    }
+    let name = format!("{operation} {model}");
+    #[cfg(feature = "metrics")]
+    let span = TrackedSpan::start_measured(
+        name,
+        attributes,
+        crate::track::metrics::Facts::new(&operation, &provider, model),
+    );
+    #[cfg(not(feature = "metrics"))]
+    let span = TrackedSpan::start(
+        SCOPE,
+        name,
+        SpanKind::Client,
+        attributes,
+        None,
+        "error.type",
+    );
+    LlmCall { span }
 }
 
+#[cfg(feature = "metrics")]
+pub use crate::track::metrics::record_metrics;
 #[cfg(feature = "outbound")]
 pub use crate::track::wire::LlmEndpoints;
 
@@ -150,6 +159,8 @@ impl LlmCall {
     /// Token counts: input and output always, cache counts when non-zero.
     pub fn set_tokens(&self, usage: impl Into<TokenUsage>) -> &Self {
         let u = usage.into();
+        #[cfg(feature = "metrics")]
+        self.span.facts(|f| f.usage = Some((u.input, u.output)));
         self.span.set("gen_ai.usage.input_tokens", i(u.input));
         self.span.set("gen_ai.usage.output_tokens", i(u.output));
         let cached = if u.cached > 0 { u.cached } else { u.cache_read };
@@ -191,6 +202,9 @@ impl LlmCall {
 
     /// The model that answered (`gen_ai.response.model`).
     pub fn set_response_model(&self, model: &str) -> &Self {
+        #[cfg(feature = "metrics")]
+        self.span
+            .facts(|f| f.response_model = Some(model.to_owned()));
         self.span.set("gen_ai.response.model", model.to_owned());
         self
     }

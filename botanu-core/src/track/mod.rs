@@ -4,6 +4,8 @@
 pub(crate) mod capture;
 pub mod data;
 pub mod llm;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
 #[cfg(feature = "async-openai")]
 pub mod openai;
 #[cfg(feature = "outbound")]
@@ -43,6 +45,9 @@ struct State {
     duration_attr: Option<&'static str>,
     /// Where the error class goes (`error.type`, `botanu.data.error`, …).
     error_attr: &'static str,
+    /// An LLM call's metric data points, recorded at the end (metrics on).
+    #[cfg(feature = "metrics")]
+    facts: Option<std::sync::Mutex<crate::track::metrics::Facts>>,
 }
 
 impl TrackedSpan {
@@ -53,6 +58,45 @@ impl TrackedSpan {
         attributes: Vec<KeyValue>,
         duration_attr: Option<&'static str>,
         error_attr: &'static str,
+    ) -> Self {
+        Self::start_with(
+            scope,
+            name,
+            kind,
+            attributes,
+            duration_attr,
+            error_attr,
+            None,
+        )
+    }
+
+    /// [`start`](Self::start) for an LLM call whose metric data points are recorded at its end.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn start_measured(
+        name: String,
+        attributes: Vec<KeyValue>,
+        facts: Option<std::sync::Mutex<crate::track::metrics::Facts>>,
+    ) -> Self {
+        Self::start_with(
+            crate::semconv::scopes::GEN_AI,
+            name,
+            SpanKind::Client,
+            attributes,
+            None,
+            "error.type",
+            facts,
+        )
+    }
+
+    fn start_with(
+        scope: &'static str,
+        name: String,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        duration_attr: Option<&'static str>,
+        error_attr: &'static str,
+        #[cfg(feature = "metrics")] facts: Option<std::sync::Mutex<crate::track::metrics::Facts>>,
+        #[cfg(not(feature = "metrics"))] _facts: Option<std::convert::Infallible>,
     ) -> Self {
         let tracer = crate::otel::install::own_tracer(scope);
         let entered = crate::otel::own_span::start(
@@ -71,7 +115,19 @@ impl TrackedSpan {
                 ended: AtomicBool::new(false),
                 duration_attr,
                 error_attr,
+                #[cfg(feature = "metrics")]
+                facts,
             }),
+        }
+    }
+
+    /// Updates the call's metric facts, if metrics are recorded.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn facts(&self, update: impl FnOnce(&mut crate::track::metrics::Facts)) {
+        if let Some(f) = &self.state.facts {
+            if let Ok(mut f) = f.lock() {
+                update(&mut f);
+            }
         }
     }
 
@@ -89,6 +145,8 @@ impl TrackedSpan {
     }
 
     pub(crate) fn set_error(&self, class: &str, message: &str) {
+        #[cfg(feature = "metrics")]
+        self.facts(|f| f.error_type = Some(class.to_owned()));
         let span = self.state.span_cx.span();
         span.set_attribute(KeyValue::new(self.state.error_attr, class.to_owned()));
         span.add_event(
@@ -156,6 +214,10 @@ impl State {
                 self.started.elapsed().as_secs_f64() * 1000.0,
             ));
         }
+        #[cfg(feature = "metrics")]
+        if let Some(Ok(facts)) = self.facts.as_ref().map(|f| f.lock()) {
+            facts.record(self.started.elapsed());
+        }
         span.end();
     }
 }
@@ -163,6 +225,10 @@ impl State {
 impl Drop for State {
     fn drop(&mut self) {
         if !self.ended.load(Ordering::Acquire) && std::thread::panicking() {
+            #[cfg(feature = "metrics")]
+            if let Some(Ok(mut facts)) = self.facts.as_ref().map(|f| f.lock()) {
+                facts.error_type = Some("panic".to_owned());
+            }
             let span = self.span_cx.span();
             span.set_attribute(KeyValue::new(self.error_attr, "panic"));
             span.set_status(Status::error("panic"));

@@ -278,6 +278,8 @@ impl RequestTap {
 
 /// Names the call after `model`, read after the span started.
 fn call_model(call: &LlmCall, operation: &str, model: &str) {
+    #[cfg(feature = "metrics")]
+    call.span().facts(|f| f.set_request_model(model));
     call.span().set("gen_ai.request.model", model.to_owned());
     call.span().update_name(format!(
         "{} {model}",
