@@ -47,6 +47,12 @@ impl<B: MessageBody> MessageBody for BotanuBody<B> {
         task: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.project();
-        ResponseRun::poll_body(this.run, this.inner, |b| b.poll_next(task), |_| false)
+        ResponseRun::poll_body(
+            this.run,
+            this.inner,
+            |b| b.poll_next(task),
+            |_| false,
+            |_| None,
+        )
     }
 }

@@ -48,6 +48,7 @@ impl<B: Body> Body for BotanuBody<B> {
             this.inner,
             |b| b.poll_frame(task),
             B::is_end_stream,
+            Frame::trailers_ref,
         )
     }
 

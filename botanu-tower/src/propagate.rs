@@ -13,6 +13,23 @@ use tower_service::Service;
 /// baggage (the run's `botanu.*` keys and any others) only to hosts the
 /// [`PropagationPolicy`] allows. Header values that cannot be sent are left out, never a panic.
 ///
+/// The host is the request URI's, else its `Host` header's. A client whose requests carry
+/// only a path until a lower layer adds the origin (tonic's `Channel`) names it with
+/// [`origin`](Self::origin); a request whose host is unknown gets no baggage.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use botanu_tower::PropagateLayer;
+/// use tonic::transport::Endpoint;
+///
+/// let endpoint = Endpoint::from_static("http://billing.svc:50051");
+/// let channel = tower::ServiceBuilder::new()
+///     .layer(PropagateLayer::new().origin(endpoint.uri()))
+///     .service(endpoint.connect().await?);
+/// let client = tonic::client::Grpc::new(channel); // or a generated `…Client::new(channel)`
+/// # let _ = client; Ok(()) }
+/// ```
+///
 /// ```no_run
 /// use botanu_tower::PropagateLayer;
 /// use tower::ServiceBuilder;
@@ -25,6 +42,7 @@ use tower_service::Service;
 #[derive(Debug, Clone, Default)]
 pub struct PropagateLayer {
     policy: Option<PropagationPolicy>,
+    origin: Option<String>,
 }
 
 impl PropagateLayer {
@@ -37,7 +55,15 @@ impl PropagateLayer {
     pub fn with_policy(policy: PropagationPolicy) -> Self {
         PropagateLayer {
             policy: Some(policy),
+            origin: None,
         }
+    }
+
+    /// The host requests go to when their URI names none (a client that adds the origin
+    /// below this layer, such as tonic's `Channel`): the host of `uri`.
+    pub fn origin(mut self, uri: &http::Uri) -> Self {
+        self.origin = uri.host().map(str::to_owned);
+        self
     }
 }
 
@@ -48,6 +74,7 @@ impl<S> Layer<S> for PropagateLayer {
         PropagateService {
             inner,
             policy: self.policy.clone(),
+            origin: self.origin.clone(),
         }
     }
 }
@@ -57,6 +84,7 @@ impl<S> Layer<S> for PropagateLayer {
 pub struct PropagateService<S> {
     inner: S,
     policy: Option<PropagationPolicy>,
+    origin: Option<String>,
 }
 
 impl<S, B> Service<Request<B>> for PropagateService<S>
@@ -72,7 +100,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let host = host_of(req.uri(), req.headers());
+        let host = host_of(req.uri(), req.headers()).or_else(|| self.origin.clone());
         let policy = self
             .policy
             .as_ref()

@@ -3,5 +3,7 @@
 //! against. Everything binds and connects to 127.0.0.1 only.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod http;
 pub mod receiver;

@@ -144,7 +144,7 @@ async fn provider() -> SocketAddr {
 #[derive(Clone)]
 enum Via {
     Reqwest(reqwest_middleware::ClientWithMiddleware),
-    Tower(TowerClient),
+    Tower(Box<TowerClient>),
 }
 
 type TowerClient = botanu_tower::ClientService<
@@ -194,11 +194,11 @@ fn tower_client(addr: SocketAddr) -> Via {
         hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(Loopback(addr));
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(connector);
-    Via::Tower(
+    Via::Tower(Box::new(
         tower::ServiceBuilder::new()
             .layer(botanu_tower::ClientLayer::new())
             .service(client),
-    )
+    ))
 }
 
 impl Via {
@@ -230,7 +230,7 @@ impl Via {
                     .header("content-type", "application/json")
                     .body(http_body_util::Full::from(body))
                     .unwrap();
-                let response = client.clone().oneshot(request).await.unwrap();
+                let response = (**client).clone().oneshot(request).await.unwrap();
                 let status = response.status().as_u16();
                 let mut body = response.into_body();
                 while let Some(frame) = body.frame().await {

@@ -149,6 +149,73 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 pub trait ClassifyResponse: Send + Sync + 'static {
     /// The class of a response with this status and these headers.
     fn classify(&self, status: u16, headers: &dyn Extractor) -> ResponseClass;
+
+    /// The class once the response's trailers are known (`class` is what
+    /// [`classify`](Self::classify) said). By default gRPC's rule: a `grpc-status` other than
+    /// `0` (OK) fails the run with the code's name as `error.type` (`UNAVAILABLE`); without
+    /// one, `class` stands.
+    fn classify_trailers(&self, class: ResponseClass, trailers: &dyn Extractor) -> ResponseClass {
+        grpc_class(trailers).unwrap_or(class)
+    }
+}
+
+/// gRPC's verdict from a `grpc-status` header or trailer: `0` (OK) succeeds, any other code
+/// fails the run with the code's canonical name as `error.type` (`UNAVAILABLE` for 14).
+fn grpc_class(headers: &dyn Extractor) -> Option<ResponseClass> {
+    let code = grpc_status(headers)?;
+    Some(if code == 0 {
+        ResponseClass::Success
+    } else {
+        ResponseClass::Failure(Cow::Borrowed(grpc_code_name(code)))
+    })
+}
+
+/// The canonical name of a gRPC status code (`UNKNOWN` for codes outside the 17).
+fn grpc_code_name(code: u32) -> &'static str {
+    GRPC_CODES.get(code as usize).copied().unwrap_or("UNKNOWN")
+}
+
+/// The `grpc-status` code, if there is a valid one.
+fn grpc_status(headers: &dyn Extractor) -> Option<u32> {
+    headers.get("grpc-status")?.trim().parse().ok()
+}
+
+/// gRPC's canonical code names, by code.
+const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// Whether a `content-type` is gRPC's (`application/grpc`, `application/grpc+proto`, …).
+fn is_grpc(content_type: &str) -> bool {
+    content_type
+        .get(..16)
+        .is_some_and(|p| p.eq_ignore_ascii_case("application/grpc"))
+}
+
+/// The run-span attributes of a gRPC call to `path` (`/package.Service/Method`).
+fn rpc_attributes(path: &str) -> Vec<KeyValue> {
+    let mut attributes = vec![KeyValue::new("rpc.system", "grpc")];
+    if let Some((service, method)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) {
+        attributes.push(KeyValue::new("rpc.service", service.to_owned()));
+        attributes.push(KeyValue::new("rpc.method", method.to_owned()));
+    }
+    attributes
 }
 
 /// What a [`ClassifyResponse`] decided.
@@ -192,7 +259,11 @@ impl StatusInRangeAsFailures {
 }
 
 impl ClassifyResponse for StatusInRangeAsFailures {
-    fn classify(&self, status: u16, _headers: &dyn Extractor) -> ResponseClass {
+    fn classify(&self, status: u16, headers: &dyn Extractor) -> ResponseClass {
+        // A gRPC error without a body ("trailers-only") carries its status in the headers.
+        if let Some(class) = grpc_class(headers) {
+            return class;
+        }
         if self.0.contains(&status) {
             ResponseClass::Failure(Cow::Owned(status.to_string()))
         } else {
@@ -364,6 +435,10 @@ impl<F: Framework> HttpRuns<F> {
                 .and_then(|x| guard_callback(what, || x.extract(req)).flatten())
         };
         let route_known = route.is_some();
+        let mut attributes = http_request_attributes(F::method(req), F::path(req), route);
+        if F::header(req, "content-type").is_some_and(is_grpc) {
+            attributes.extend(rpc_attributes(F::path(req)));
+        }
         let active = RunSpec::new(s.workflow.clone())
             .event_id(id("event_id extractor", &s.event_id))
             .customer_id(id("customer_id extractor", &s.customer_id))
@@ -375,7 +450,7 @@ impl<F: Framework> HttpRuns<F> {
                 s.customer_id.is_some(),
                 s.tenant_id.is_some(),
             )
-            .attributes(http_request_attributes(F::method(req), F::path(req), route))
+            .attributes(attributes)
             .start_request(&RequestHeaders::<F>(req));
         Some(RequestRun {
             active,
@@ -483,13 +558,16 @@ impl RequestRun {
     /// the response's (a classifier may read them).
     pub fn respond(self, status: u16, headers: &dyn Extractor) -> ResponseRun {
         let class = self.classify.classify(status, headers);
-        ResponseRun {
+        let mut run = ResponseRun {
             active: Some(self.active),
             status,
             class,
             message: None,
             attributes: Vec::new(),
-        }
+            classify: self.classify,
+        };
+        run.grpc_status(headers);
+        run
     }
 }
 
@@ -504,6 +582,7 @@ pub struct ResponseRun {
     class: ResponseClass,
     message: Option<String>,
     attributes: Vec<KeyValue>,
+    classify: Arc<dyn ClassifyResponse>,
 }
 
 impl ResponseRun {
@@ -520,6 +599,36 @@ impl ResponseRun {
     /// The message of the span status if the run fails (default `HTTP {status}`).
     pub fn set_message(&mut self, message: String) {
         self.message = Some(message);
+    }
+
+    /// The response's trailers arrived (gRPC's status is there): the classifier's verdict
+    /// again, with them ([`ClassifyResponse::classify_trailers`]).
+    pub fn trailers(&mut self, trailers: &dyn Extractor) {
+        let class = std::mem::replace(&mut self.class, ResponseClass::Success);
+        self.class = self.classify.classify_trailers(class, trailers);
+        self.grpc_status(trailers);
+    }
+
+    /// Records a `grpc-status` (and its `grpc-message` as the failure message) when `headers`
+    /// carry one.
+    fn grpc_status(&mut self, headers: &dyn Extractor) {
+        let Some(code) = grpc_status(headers) else {
+            return;
+        };
+        self.attributes
+            .push(KeyValue::new("rpc.grpc.status_code", i64::from(code)));
+        if code != 0 {
+            // The status reads `UNAVAILABLE: <grpc-message>`.
+            let message = headers
+                .get("grpc-message")
+                .map(|m| {
+                    percent_encoding::percent_decode_str(m)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+                .filter(|m| !m.is_empty());
+            self.message = Some(message.unwrap_or_else(|| format!("gRPC status {code}")));
+        }
     }
 
     /// The body ended (or there is none): the classifier's verdict.
@@ -539,12 +648,14 @@ impl ResponseRun {
 
     /// Polls one piece of the response body (`poll` on `body`) under the run held in `slot`,
     /// and ends the run when the stream ends (`None`, or a piece after which `ended` says so) or
-    /// fails (`error.type` = the body error's type name).
+    /// fails (`error.type` = the body error's type name). A piece that is the trailers
+    /// (`trailers` returns them) goes to [`ResponseRun::trailers`] first.
     pub fn poll_body<B: ?Sized, T, E>(
         slot: &mut Option<ResponseRun>,
         mut body: Pin<&mut B>,
         poll: impl FnOnce(Pin<&mut B>) -> Poll<Option<Result<T, E>>>,
         ended: impl FnOnce(&B) -> bool,
+        trailers: impl FnOnce(&T) -> Option<&http::HeaderMap>,
     ) -> Poll<Option<Result<T, E>>> {
         let Some(cx) = slot.as_ref().and_then(ResponseRun::context).cloned() else {
             return poll(body);
@@ -554,6 +665,11 @@ impl ResponseRun {
             poll(body.as_mut())
         };
         if let Some(run) = slot.as_mut() {
+            if let Poll::Ready(Some(Ok(piece))) = &polled {
+                if let Some(t) = trailers(piece) {
+                    run.trailers(&HeaderMapExtractor(t));
+                }
+            }
             match &polled {
                 Poll::Ready(None) => run.end(),
                 Poll::Ready(Some(Err(_))) => run.finish(
@@ -588,6 +704,18 @@ impl Drop for ResponseRun {
             RunEnd::new(RunStatus::Canceled)
                 .message("response body dropped before its end (client went away)"),
         );
+    }
+}
+
+/// An `http::HeaderMap` (trailers) as an OpenTelemetry [`Extractor`].
+struct HeaderMapExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderMapExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
     }
 }
 
@@ -661,5 +789,59 @@ mod tests {
             ResponseClass::Failure("429".into())
         );
         assert_eq!(strict.classify(399, &none), ResponseClass::Success);
+    }
+
+    #[test]
+    fn grpc_status_decides_grpc_responses() {
+        use std::collections::HashMap;
+        let headers = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(is_grpc("application/grpc"));
+        assert!(is_grpc("application/grpc+proto"));
+        assert!(is_grpc("Application/GRPC"));
+        assert!(!is_grpc("application/json"));
+        assert!(!is_grpc("application/gr"));
+        // A trailers-only error: the status is in the headers, whatever the HTTP status.
+        let classify = ServerErrorsAsFailures;
+        assert_eq!(
+            classify.classify(200, &headers(&[("grpc-status", "14")])),
+            ResponseClass::Failure("UNAVAILABLE".into())
+        );
+        assert_eq!(
+            classify.classify(200, &headers(&[("grpc-status", "0")])),
+            ResponseClass::Success
+        );
+        assert_eq!(
+            classify.classify(200, &headers(&[("grpc-status", "99")])),
+            ResponseClass::Failure("UNKNOWN".into()),
+            "a code outside the 17"
+        );
+        assert_eq!(
+            classify.classify(200, &headers(&[("grpc-status", "x")])),
+            ResponseClass::Success,
+            "not a status: HTTP's rule"
+        );
+        // Trailers: gRPC's rule over what the head said; none leaves it.
+        assert_eq!(
+            classify.classify_trailers(ResponseClass::Success, &headers(&[("grpc-status", "13")])),
+            ResponseClass::Failure("INTERNAL".into())
+        );
+        assert_eq!(
+            classify.classify_trailers(ResponseClass::Success, &headers(&[])),
+            ResponseClass::Success
+        );
+        let attributes = rpc_attributes("/support.Support/Resolve");
+        assert_eq!(attributes.len(), 3);
+        assert_eq!(attributes[1].value.as_str(), "support.Support");
+        assert_eq!(attributes[2].value.as_str(), "Resolve");
+        assert_eq!(
+            rpc_attributes("/odd").len(),
+            1,
+            "a path that names no method"
+        );
     }
 }
