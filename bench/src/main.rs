@@ -58,7 +58,7 @@ const USAGE: &str = "usage:
   botanu-bench [--rounds N] [--duration SECS] [--warmup SECS] [--connections N]
                [--variants a,b,…] [--markdown FILE] [--smoke]
   botanu-bench soak [--requests N] [--connections N] [--server PATH]
-  botanu-bench profile [--requests N] [--variants a,b,…] [--markdown FILE]   (valgrind)
+  botanu-bench profile [--requests N] [--variants a,b,…] [--markdown FILE] [--keep]   (valgrind)
   botanu-bench serve <variant> <addr> <otlp-endpoint>
 variants: axum-bare axum-botanu axum-botanu-noexport axum-otel axum-otel-noexport actix-bare
           actix-botanu actix-otel agent-otel agent-botanu";

@@ -23,6 +23,8 @@ pub struct ProfileOptions {
     pub requests: u64,
     pub variants: Vec<Variant>,
     pub markdown: Option<PathBuf>,
+    /// Keep the callgrind files (for `callgrind_annotate`) instead of removing them.
+    pub keep: bool,
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -52,7 +54,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
         rows.push((variant, per_request));
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if o.keep {
+        eprintln!("callgrind files kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let table = render(&o, &rows);
     println!("{table}");
     if let Some(path) = &o.markdown {
@@ -77,9 +83,14 @@ fn parse(args: &[String]) -> Result<ProfileOptions, String> {
             Variant::ActixBotanu,
         ],
         markdown: None,
+        keep: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
+        if flag == "--keep" {
+            o.keep = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--requests" => {

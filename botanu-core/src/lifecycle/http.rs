@@ -259,11 +259,7 @@ impl StatusInRangeAsFailures {
 }
 
 impl ClassifyResponse for StatusInRangeAsFailures {
-    fn classify(&self, status: u16, headers: &dyn Extractor) -> ResponseClass {
-        // A gRPC error without a body ("trailers-only") carries its status in the headers.
-        if let Some(class) = grpc_class(headers) {
-            return class;
-        }
+    fn classify(&self, status: u16, _headers: &dyn Extractor) -> ResponseClass {
         if self.0.contains(&status) {
             ResponseClass::Failure(Cow::Owned(status.to_string()))
         } else {
@@ -435,15 +431,24 @@ impl<F: Framework> HttpRuns<F> {
                 .and_then(|x| guard_callback(what, || x.extract(req)).flatten())
         };
         let route_known = route.is_some();
-        let mut attributes = http_request_attributes(F::method(req), F::path(req), route);
-        if F::header(req, "content-type").is_some_and(is_grpc) {
+        let method = F::method(req);
+        let mut attributes = http_request_attributes(method, F::path(req), route);
+        // gRPC calls are POSTs with a gRPC content type.
+        let grpc = method == "POST" && F::header(req, "content-type").is_some_and(is_grpc);
+        if grpc {
             attributes.extend(rpc_attributes(F::path(req)));
         }
+        let event_id = id("event_id extractor", &s.event_id);
+        // The request id is looked up only when it is needed.
+        let fallback = match event_id {
+            Some(_) => None,
+            None => F::header(req, "x-request-id").map(str::to_owned),
+        };
         let active = RunSpec::new(s.workflow.clone())
-            .event_id(id("event_id extractor", &s.event_id))
+            .event_id(event_id)
             .customer_id(id("customer_id extractor", &s.customer_id))
             .tenant_id(id("tenant_id extractor", &s.tenant_id))
-            .fallback_event_id(F::header(req, "x-request-id").map(str::to_owned))
+            .fallback_event_id(fallback)
             .trust_inbound(s.trust_inbound)
             .extractors(
                 s.event_id.is_some(),
@@ -457,6 +462,7 @@ impl<F: Framework> HttpRuns<F> {
             run_id_header: s.run_id_header,
             route_known,
             classify: s.classify.clone(),
+            grpc,
         })
     }
 }
@@ -505,6 +511,8 @@ pub struct RequestRun {
     run_id_header: bool,
     route_known: bool,
     classify: Arc<dyn ClassifyResponse>,
+    /// A gRPC call: its status may come in the response head (a trailers-only answer).
+    grpc: bool,
 }
 
 impl std::fmt::Debug for dyn ClassifyResponse {
@@ -566,7 +574,11 @@ impl RequestRun {
             attributes: Vec::new(),
             classify: self.classify,
         };
-        run.grpc_status(headers);
+        // A gRPC error without a body ("trailers-only") carries its status in the head: the
+        // head is its trailers too.
+        if self.grpc {
+            run.trailers(headers);
+        }
         run
     }
 }
@@ -805,35 +817,37 @@ mod tests {
         assert!(is_grpc("Application/GRPC"));
         assert!(!is_grpc("application/json"));
         assert!(!is_grpc("application/gr"));
-        // A trailers-only error: the status is in the headers, whatever the HTTP status.
+        // gRPC's status decides through `classify_trailers` (a trailers-only answer's head goes
+        // there too); the HTTP rule alone does not read it.
         let classify = ServerErrorsAsFailures;
+        let ok = || ResponseClass::Success;
         assert_eq!(
             classify.classify(200, &headers(&[("grpc-status", "14")])),
-            ResponseClass::Failure("UNAVAILABLE".into())
-        );
-        assert_eq!(
-            classify.classify(200, &headers(&[("grpc-status", "0")])),
             ResponseClass::Success
         );
         assert_eq!(
-            classify.classify(200, &headers(&[("grpc-status", "99")])),
+            classify.classify_trailers(ok(), &headers(&[("grpc-status", "14")])),
+            ResponseClass::Failure("UNAVAILABLE".into())
+        );
+        assert_eq!(
+            classify.classify_trailers(ok(), &headers(&[("grpc-status", "0")])),
+            ResponseClass::Success
+        );
+        assert_eq!(
+            classify.classify_trailers(ok(), &headers(&[("grpc-status", "99")])),
             ResponseClass::Failure("UNKNOWN".into()),
             "a code outside the 17"
         );
         assert_eq!(
-            classify.classify(200, &headers(&[("grpc-status", "x")])),
+            classify.classify_trailers(ok(), &headers(&[("grpc-status", "x")])),
             ResponseClass::Success,
-            "not a status: HTTP's rule"
+            "not a status: the head's verdict stands"
         );
-        // Trailers: gRPC's rule over what the head said; none leaves it.
         assert_eq!(
-            classify.classify_trailers(ResponseClass::Success, &headers(&[("grpc-status", "13")])),
+            classify.classify_trailers(ok(), &headers(&[("grpc-status", "13")])),
             ResponseClass::Failure("INTERNAL".into())
         );
-        assert_eq!(
-            classify.classify_trailers(ResponseClass::Success, &headers(&[])),
-            ResponseClass::Success
-        );
+        assert_eq!(classify.classify_trailers(ok(), &headers(&[])), ok());
         let attributes = rpc_attributes("/support.Support/Resolve");
         assert_eq!(attributes.len(), 3);
         assert_eq!(attributes[1].value.as_str(), "support.Support");
