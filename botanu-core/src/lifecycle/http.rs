@@ -281,6 +281,8 @@ pub struct HttpRuns<F: Framework> {
 
 struct Settings<F: Framework> {
     workflow: Arc<str>,
+    /// `botanu.run/{workflow}`, made once for the process (see `interned_run_span_name`).
+    span_name: Option<&'static str>,
     event_id: Slot<F>,
     customer_id: Slot<F>,
     tenant_id: Slot<F>,
@@ -296,6 +298,7 @@ impl<F: Framework> Clone for Settings<F> {
     fn clone(&self) -> Self {
         Settings {
             workflow: self.workflow.clone(),
+            span_name: self.span_name,
             event_id: self.event_id.clone(),
             customer_id: self.customer_id.clone(),
             tenant_id: self.tenant_id.clone(),
@@ -339,9 +342,11 @@ impl<F: Framework> HttpRuns<F> {
     /// response header, and 5xx as failures. Has no side effect: botanu is installed (from
     /// the environment, unless the app installed it) when the first request is served.
     pub fn new(workflow: impl Into<String>) -> Self {
+        let workflow: Arc<str> = workflow.into().into();
         HttpRuns {
             settings: Arc::new(Settings {
-                workflow: workflow.into().into(),
+                span_name: super::interned_run_span_name(&workflow),
+                workflow,
                 event_id: None,
                 customer_id: None,
                 tenant_id: None,
@@ -445,6 +450,7 @@ impl<F: Framework> HttpRuns<F> {
             None => F::header(req, "x-request-id").map(str::to_owned),
         };
         let active = RunSpec::new(s.workflow.clone())
+            .span_name(s.span_name)
             .event_id(event_id)
             .customer_id(id("customer_id extractor", &s.customer_id))
             .tenant_id(id("tenant_id extractor", &s.tenant_id))
@@ -482,10 +488,11 @@ impl<F: Framework> Extractor for RequestHeaders<'_, F> {
 /// The run-span attributes of an HTTP request (`http.request.method`, `url.path`, and
 /// `http.route` when the route template is known).
 fn http_request_attributes(method: &str, path: &str, route: Option<String>) -> Vec<KeyValue> {
-    let mut attributes = vec![
-        KeyValue::new("http.request.method", static_method(method)),
-        KeyValue::new("url.path", path.to_owned()),
-    ];
+    // Room for the route, a gRPC call's three `rpc.*` attributes and the run's own (the run
+    // span's attributes are written into this vector): no growth.
+    let mut attributes = Vec::with_capacity(20);
+    attributes.push(KeyValue::new("http.request.method", static_method(method)));
+    attributes.push(KeyValue::new("url.path", path.to_owned()));
     if let Some(route) = route {
         attributes.push(KeyValue::new("http.route", route));
     }
@@ -698,10 +705,7 @@ impl ResponseRun {
 
     fn finish(&mut self, mut end: RunEnd) {
         if let Some(active) = self.active.take() {
-            end = end.attribute(KeyValue::new(
-                "http.response.status_code",
-                i64::from(self.status),
-            ));
+            end = end.response_status(self.status);
             for kv in self.attributes.drain(..) {
                 end = end.attribute(kv);
             }
@@ -712,6 +716,10 @@ impl ResponseRun {
 
 impl Drop for ResponseRun {
     fn drop(&mut self) {
+        if self.active.is_none() {
+            // Ended already (the common case): nothing to build.
+            return;
+        }
         self.finish(
             RunEnd::new(RunStatus::Canceled)
                 .message("response body dropped before its end (client went away)"),

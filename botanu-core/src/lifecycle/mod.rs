@@ -46,6 +46,8 @@ pub struct RunSpec {
     attributes: Vec<KeyValue>,
     workflow_version: Option<String>,
     retry_of: Option<RunContext>,
+    /// The run span's name when the adapter made it already.
+    span_name: Option<&'static str>,
 }
 
 impl RunSpec {
@@ -63,7 +65,14 @@ impl RunSpec {
             attributes: Vec::new(),
             workflow_version: None,
             retry_of: None,
+            span_name: None,
         }
+    }
+
+    /// The run span's name, made once by the adapter (`botanu.run/{workflow}`).
+    pub(crate) fn span_name(mut self, name: Option<&'static str>) -> Self {
+        self.span_name = name;
+        self
     }
     /// Makes the run the next attempt of `previous` (reference retry model): `attempt + 1`, the
     /// same `root_run_id`, `retry_of_run_id` = the previous run; ids not given are taken from it.
@@ -248,16 +257,22 @@ impl RunSpec {
         };
 
         let tracer = crate::otel::install::own_tracer(crate::otel::install::SCOPE_NAME);
-        let mut attributes = run.to_span_attributes();
+        // One vector for the span's attributes: the adapter's (sized for the run's too), then
+        // the run's.
+        let mut attributes = self.attributes;
+        attributes.reserve(14);
+        run.append_span_attributes(&mut attributes);
         // Unknown ids are left unset rather than written empty (and rather than invented).
         attributes
             .retain(|kv| !(kv.key.as_str() == keys::CUSTOMER_ID && kv.value.as_str().is_empty()));
-        attributes.extend(self.attributes);
         // The run span already carries every run attribute: the enricher skips it.
         let span = own_span::build(
             tracer,
             tracer
-                .span_builder(run_span_name(run.workflow()))
+                .span_builder(match self.span_name {
+                    Some(name) => Cow::Borrowed(name),
+                    None => Cow::Owned(run_span_name(run.workflow())),
+                })
                 .with_kind(self.kind)
                 .with_attributes(attributes),
             parent,
@@ -329,7 +344,7 @@ fn cut(s: &str) -> &str {
     &s[..end]
 }
 
-/// `botanu.run/{workflow}`, without the formatting machinery (once per run).
+/// `botanu.run/{workflow}`, without the formatting machinery.
 fn run_span_name(workflow: &str) -> String {
     const PREFIX: &str = "botanu.run/";
     let mut name = String::with_capacity(PREFIX.len() + workflow.len());
@@ -337,6 +352,29 @@ fn run_span_name(workflow: &str) -> String {
     name.push_str(workflow);
     name
 }
+
+/// [`run_span_name`] made once per workflow name and kept for the process, for the HTTP
+/// adapters' layers (built at startup: no run pays for its span name). `None` past
+/// [`MAX_INTERNED_NAMES`] names (a program that builds layers from data): those runs make
+/// their own, and nothing more is kept.
+pub(crate) fn interned_run_span_name(workflow: &str) -> Option<&'static str> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<Box<str>, &'static str>>> = OnceLock::new();
+    let mut names = NAMES.get_or_init(Default::default).lock().ok()?;
+    if let Some(name) = names.get(workflow) {
+        return Some(name);
+    }
+    if names.len() >= MAX_INTERNED_NAMES {
+        return None;
+    }
+    let name: &'static str = Box::leak(run_span_name(workflow).into_boxed_str());
+    names.insert(workflow.into(), name);
+    Some(name)
+}
+
+/// How many run span names are kept for the process.
+const MAX_INTERNED_NAMES: usize = 1024;
 
 fn has_botanu_keys(b: &Baggage) -> bool {
     b.iter().any(|(k, _)| k.as_str().starts_with(keys::PREFIX))
@@ -360,6 +398,9 @@ pub struct RunEnd {
     error_class: Option<Cow<'static, str>>,
     message: Option<String>,
     attributes: Vec<KeyValue>,
+    /// `http.response.status_code`, kept apart from `attributes` so that the common end
+    /// allocates nothing.
+    response_status: Option<u16>,
     exception: bool,
 }
 
@@ -371,6 +412,7 @@ impl RunEnd {
             error_class: None,
             message: None,
             attributes: Vec::new(),
+            response_status: None,
             exception: false,
         }
     }
@@ -395,9 +437,14 @@ impl RunEnd {
         self.message = Some(message.into());
         self
     }
-    /// Extra attributes written on the run span at the end (e.g. the response status).
+    /// Extra attributes written on the run span at the end (e.g. a route known late).
     pub fn attribute(mut self, kv: KeyValue) -> Self {
         self.attributes.push(kv);
+        self
+    }
+    /// The response's status (`http.response.status_code`).
+    pub fn response_status(mut self, status: u16) -> Self {
+        self.response_status = Some(status);
         self
     }
     /// The status.
@@ -482,6 +529,12 @@ impl ActiveRun {
         for kv in end.attributes {
             span.set_attribute(kv);
         }
+        if let Some(status) = end.response_status {
+            span.set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+        }
         // What the app said about the result, written once, here.
         if let Some(v) = &outcome.value_type {
             span.set_attribute(KeyValue::new(attr::OUTCOME_VALUE_TYPE, v.clone()));
@@ -553,5 +606,19 @@ impl Drop for ActiveRun {
                 RunEnd::new(RunStatus::Canceled).message("run dropped before it finished"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_span_name_is_made_once_per_workflow() {
+        let a = interned_run_span_name("Interned Support").unwrap();
+        let b = interned_run_span_name("Interned Support").unwrap();
+        assert_eq!(a, "botanu.run/Interned Support");
+        assert!(std::ptr::eq(a, b), "the same string, not a copy");
+        assert_eq!(run_span_name("x"), "botanu.run/x");
     }
 }

@@ -749,6 +749,13 @@ impl RunContext {
     /// attribute is ever written (the reference SDK removed it).
     pub fn to_span_attributes(&self) -> Vec<KeyValue> {
         let mut a = Vec::with_capacity(12);
+        self.append_span_attributes(&mut a);
+        a
+    }
+
+    /// [`to_span_attributes`](Self::to_span_attributes), appended to `a` (a run span's own
+    /// attributes are written into one vector).
+    pub(crate) fn append_span_attributes(&self, a: &mut Vec<KeyValue>) {
         let r = &*self.inner;
         a.push(KeyValue::new(keys::RUN_ID, sv(&r.run_id)));
         a.push(KeyValue::new(keys::WORKFLOW, sv(&r.workflow)));
@@ -787,15 +794,15 @@ impl RunContext {
                     a.push(KeyValue::new(k, v.to_owned()));
                 }
             };
-            opt(&mut a, attr::OUTCOME_REASON_CODE, &o.reason_code);
+            opt(a, attr::OUTCOME_REASON_CODE, &o.reason_code);
             for (k, v) in &o.metadata {
                 a.push(KeyValue::new(
                     format!("botanu.outcome.metadata.{k}"),
                     v.clone(),
                 ));
             }
-            opt(&mut a, attr::OUTCOME_ERROR_CLASS, &o.error_class);
-            opt(&mut a, attr::OUTCOME_VALUE_TYPE, &o.value_type);
+            opt(a, attr::OUTCOME_ERROR_CLASS, &o.error_class);
+            opt(a, attr::OUTCOME_VALUE_TYPE, &o.value_type);
             if let Some(v) = o.value_amount {
                 a.push(KeyValue::new(attr::OUTCOME_VALUE_AMOUNT, v));
             }
@@ -804,7 +811,6 @@ impl RunContext {
             }
             a.push(KeyValue::new(attr::DURATION_MS, duration_ms(*duration)));
         }
-        a
     }
 }
 
