@@ -111,7 +111,7 @@ impl Encoder {
                     ),
                 };
                 let mark = buf.len();
-                message(&mut buf, 2, |b| span_body(b, span));
+                wide_message(&mut buf, 2, |b| span_body(b, span));
                 open = Some(if buf.len() > limit && in_request > 0 {
                     // Send the request without this span; it starts the next one.
                     match switched {
@@ -127,7 +127,7 @@ impl Encoder {
                     in_request = 0;
                     let rs = self.open_request(&mut buf);
                     let ss = open_scope(&mut buf, scope);
-                    message(&mut buf, 2, |b| span_body(b, span));
+                    wide_message(&mut buf, 2, |b| span_body(b, span));
                     (rs, ss, order)
                 } else {
                     (rs, ss, order)
@@ -174,7 +174,7 @@ impl Encoder {
 
     /// Opens `ExportTraceServiceRequest.resource_spans` and writes the resource.
     fn open_request(&self, buf: &mut Vec<u8>) -> usize {
-        let rs = open(buf, 1);
+        let rs = open_wide(buf, 1);
         message(buf, 1, |b| b.extend_from_slice(&self.resource));
         rs
     }
@@ -182,13 +182,13 @@ impl Encoder {
     /// Closes the open `ResourceSpans`, after its schema URL.
     fn close_request(&self, buf: &mut Vec<u8>, rs: usize) {
         string(buf, 3, &self.resource_schema_url);
-        close(buf, rs);
+        close_wide(buf, rs);
     }
 }
 
 /// Opens `ResourceSpans.scope_spans` and writes the scope.
 fn open_scope(buf: &mut Vec<u8>, scope: &InstrumentationScope) -> usize {
-    let ss = open(buf, 2);
+    let ss = open_wide(buf, 2);
     message(buf, 1, |b| {
         string(b, 1, scope.name());
         string(b, 2, scope.version().unwrap_or_default());
@@ -202,7 +202,7 @@ fn open_scope(buf: &mut Vec<u8>, scope: &InstrumentationScope) -> usize {
 /// Closes the open `ScopeSpans`, after its schema URL (tag 3 follows the spans).
 fn close_scope(buf: &mut Vec<u8>, ss: usize, scope: &InstrumentationScope) {
     string(buf, 3, scope.schema_url().unwrap_or_default());
-    close(buf, ss);
+    close_wide(buf, ss);
 }
 
 fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
@@ -408,6 +408,44 @@ fn message(buf: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
     let start = open(buf, field);
     body(buf);
     close(buf, start);
+}
+
+/// A length-delimited field whose body is usually 128 bytes to 16 KiB long (a span, a scope's
+/// or a resource's spans): two bytes are kept for its length, so the body rarely moves.
+fn wide_message(buf: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = open_wide(buf, field);
+    body(buf);
+    close_wide(buf, start);
+}
+
+/// The width [`open_wide`] keeps for a length.
+const WIDE: usize = 2;
+
+/// [`open`] with [`WIDE`] bytes kept for the length.
+fn open_wide(buf: &mut Vec<u8>, field: u32) -> usize {
+    key(buf, field, LEN);
+    buf.extend_from_slice(&[0; WIDE]);
+    buf.len() - WIDE
+}
+
+/// [`close`] for a field opened with [`open_wide`]: the body moves only when its length's
+/// minimal varint is not [`WIDE`] bytes wide (prost writes minimal varints; so do we).
+fn close_wide(buf: &mut Vec<u8>, at: usize) {
+    let end = buf.len();
+    let len = end - at - WIDE;
+    let width = varint_len(len as u64);
+    if width > WIDE {
+        buf.resize(end + width - WIDE, 0);
+        buf.copy_within(at + WIDE..end, at + width);
+    } else if width < WIDE {
+        buf.copy_within(at + WIDE..end, at + width);
+        buf.truncate(end - (WIDE - width));
+    }
+    let mut v = len as u64;
+    for slot in &mut buf[at..at + width] {
+        *slot = if v >= 0x80 { v as u8 | 0x80 } else { v as u8 };
+        v >>= 7;
+    }
 }
 
 /// Writes the key of a length-delimited field and one byte for its length; returns where the
