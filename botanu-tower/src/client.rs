@@ -105,7 +105,9 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let call = match url_of(&req) {
+        // The URL (a string and a parse) is built only for a request that gets a span.
+        let url = self.options.records().then(|| url_of(&req)).flatten();
+        let call = match url {
             Some(url) => ClientCall::start(&self.options, req.method(), &url, None),
             None => ClientCall::untracked(),
         };

@@ -208,14 +208,13 @@ fn is_grpc(content_type: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("application/grpc"))
 }
 
-/// The run-span attributes of a gRPC call to `path` (`/package.Service/Method`).
-fn rpc_attributes(path: &str) -> Vec<KeyValue> {
-    let mut attributes = vec![KeyValue::new("rpc.system", "grpc")];
+/// Adds the run-span attributes of a gRPC call to `path` (`/package.Service/Method`).
+fn push_rpc_attributes(attributes: &mut Vec<KeyValue>, path: &str) {
+    attributes.push(KeyValue::new("rpc.system", "grpc"));
     if let Some((service, method)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) {
         attributes.push(KeyValue::new("rpc.service", service.to_owned()));
         attributes.push(KeyValue::new("rpc.method", method.to_owned()));
     }
-    attributes
 }
 
 /// What a [`ClassifyResponse`] decided.
@@ -441,7 +440,7 @@ impl<F: Framework> HttpRuns<F> {
         // gRPC calls are POSTs with a gRPC content type.
         let grpc = method == "POST" && F::header(req, "content-type").is_some_and(is_grpc);
         if grpc {
-            attributes.extend(rpc_attributes(F::path(req)));
+            push_rpc_attributes(&mut attributes, F::path(req));
         }
         let event_id = id("event_id extractor", &s.event_id);
         // The request id is looked up only when it is needed.
@@ -625,12 +624,12 @@ impl ResponseRun {
     pub fn trailers(&mut self, trailers: &dyn Extractor) {
         let class = std::mem::replace(&mut self.class, ResponseClass::Success);
         self.class = self.classify.classify_trailers(class, trailers);
-        self.grpc_status(trailers);
+        self.record_grpc_status(trailers);
     }
 
     /// Records a `grpc-status` (and its `grpc-message` as the failure message) when `headers`
     /// carry one.
-    fn grpc_status(&mut self, headers: &dyn Extractor) {
+    fn record_grpc_status(&mut self, headers: &dyn Extractor) {
         let Some(code) = grpc_status(headers) else {
             return;
         };
@@ -686,7 +685,7 @@ impl ResponseRun {
         if let Some(run) = slot.as_mut() {
             if let Poll::Ready(Some(Ok(piece))) = &polled {
                 if let Some(t) = trailers(piece) {
-                    run.trailers(&HeaderMapExtractor(t));
+                    run.trailers(&opentelemetry_http::HeaderExtractor(t));
                 }
             }
             match &polled {
@@ -724,18 +723,6 @@ impl Drop for ResponseRun {
             RunEnd::new(RunStatus::Canceled)
                 .message("response body dropped before its end (client went away)"),
         );
-    }
-}
-
-/// An `http::HeaderMap` (trailers) as an OpenTelemetry [`Extractor`].
-struct HeaderMapExtractor<'a>(&'a http::HeaderMap);
-
-impl Extractor for HeaderMapExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
     }
 }
 
@@ -856,14 +843,13 @@ mod tests {
             ResponseClass::Failure("INTERNAL".into())
         );
         assert_eq!(classify.classify_trailers(ok(), &headers(&[])), ok());
-        let attributes = rpc_attributes("/support.Support/Resolve");
+        let mut attributes = Vec::new();
+        push_rpc_attributes(&mut attributes, "/support.Support/Resolve");
         assert_eq!(attributes.len(), 3);
         assert_eq!(attributes[1].value.as_str(), "support.Support");
         assert_eq!(attributes[2].value.as_str(), "Resolve");
-        assert_eq!(
-            rpc_attributes("/odd").len(),
-            1,
-            "a path that names no method"
-        );
+        let mut odd = Vec::new();
+        push_rpc_attributes(&mut odd, "/odd");
+        assert_eq!(odd.len(), 1, "a path that names no method");
     }
 }

@@ -60,7 +60,7 @@ pub(crate) fn canonical_entries(run: &RunContext) -> [Option<StringValue>; 12] {
 }
 
 /// A copy of `baggage` without the entries `drop` names.
-fn copy_except(baggage: &Baggage, drop: impl Fn(&str) -> bool) -> Baggage {
+pub(crate) fn copy_except(baggage: &Baggage, drop: impl Fn(&str) -> bool) -> Baggage {
     let mut out = Baggage::new();
     for (key, (value, metadata)) in baggage {
         if !drop(key.as_str()) {

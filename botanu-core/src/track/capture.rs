@@ -52,14 +52,10 @@ pub(crate) const SCRUB_MARGIN_CHARS: usize = 1024;
 /// unscrubbed text). The work is bounded whatever the input's size: the text is cut to
 /// `max_chars` plus [`SCRUB_MARGIN_CHARS`] first, scrubbed, then cut to `max_chars`.
 pub(crate) fn prepare(text: &str, max_chars: usize) -> Option<String> {
-    if text.is_empty() {
+    if text.is_empty() || !decide(None) {
         return None;
     }
-    let settings = crate::config::CAPTURE.get()?;
-    if !should_capture(settings.rate) {
-        return None;
-    }
-    prepare_with(text, max_chars, settings.scrubber.as_ref())
+    prepare_decided(text, max_chars)
 }
 
 /// One run's capture decision (the reference's `capture_input`): `Some(true)` every call,

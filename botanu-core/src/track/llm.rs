@@ -119,28 +119,24 @@ pub fn track_llm(provider: &str, model: &str) -> LlmCall {
 pub fn track_llm_operation(provider: &str, model: &str, operation: &str) -> LlmCall {
     let provider = normalize_provider(provider);
     let operation = normalize_operation(operation).to_owned();
+    #[cfg(feature = "metrics")]
+    let facts = crate::track::metrics::Facts::new(&operation, &provider, model);
     let attributes = vec![
         opentelemetry::KeyValue::new("gen_ai.operation.name", operation.clone()),
         opentelemetry::KeyValue::new("gen_ai.provider.name", provider.clone()),
         opentelemetry::KeyValue::new("gen_ai.request.model", model.to_owned()),
-        opentelemetry::KeyValue::new("botanu.vendor", provider.clone()),
+        opentelemetry::KeyValue::new("botanu.vendor", provider),
     ];
-    let name = format!("{operation} {model}");
-    #[cfg(feature = "metrics")]
-    let span = TrackedSpan::start_measured(
-        name,
-        attributes,
-        crate::track::metrics::Facts::new(&operation, &provider, model),
-    );
-    #[cfg(not(feature = "metrics"))]
     let span = TrackedSpan::start(
         SCOPE,
-        name,
+        format!("{operation} {model}"),
         SpanKind::Client,
         attributes,
         None,
         "error.type",
     );
+    #[cfg(feature = "metrics")]
+    let span = span.measured(facts);
     LlmCall { span }
 }
 

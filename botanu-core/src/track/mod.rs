@@ -59,45 +59,6 @@ impl TrackedSpan {
         duration_attr: Option<&'static str>,
         error_attr: &'static str,
     ) -> Self {
-        Self::start_with(
-            scope,
-            name,
-            kind,
-            attributes,
-            duration_attr,
-            error_attr,
-            None,
-        )
-    }
-
-    /// [`start`](Self::start) for an LLM call whose metric data points are recorded at its end.
-    #[cfg(feature = "metrics")]
-    pub(crate) fn start_measured(
-        name: String,
-        attributes: Vec<KeyValue>,
-        facts: Option<std::sync::Mutex<crate::track::metrics::Facts>>,
-    ) -> Self {
-        Self::start_with(
-            crate::semconv::scopes::GEN_AI,
-            name,
-            SpanKind::Client,
-            attributes,
-            None,
-            "error.type",
-            facts,
-        )
-    }
-
-    fn start_with(
-        scope: &'static str,
-        name: String,
-        kind: SpanKind,
-        attributes: Vec<KeyValue>,
-        duration_attr: Option<&'static str>,
-        error_attr: &'static str,
-        #[cfg(feature = "metrics")] facts: Option<std::sync::Mutex<crate::track::metrics::Facts>>,
-        #[cfg(not(feature = "metrics"))] _facts: Option<std::convert::Infallible>,
-    ) -> Self {
         let tracer = crate::otel::install::own_tracer(scope);
         let entered = crate::otel::own_span::start(
             tracer,
@@ -116,9 +77,22 @@ impl TrackedSpan {
                 duration_attr,
                 error_attr,
                 #[cfg(feature = "metrics")]
-                facts,
+                facts: None,
             }),
         }
+    }
+
+    /// This span, an LLM call's, with the metric data points recorded at its end (right after
+    /// [`start`](Self::start), while this is the only handle).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn measured(
+        mut self,
+        facts: Option<std::sync::Mutex<crate::track::metrics::Facts>>,
+    ) -> Self {
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.facts = facts;
+        }
+        self
     }
 
     /// Updates the call's metric facts, if metrics are recorded.

@@ -59,7 +59,8 @@ pub fn instrument<C: Config>(client: Client<C>) -> Client<C> {
 pub struct OpenAiService {
     http: reqwest::Client,
     options: ClientOptions,
-    provider: String,
+    /// The provider named for every host ([`provider`](Self::provider)).
+    provider: Option<String>,
     /// `http` with botanu's middleware, built from the fields above.
     client: reqwest_middleware::ClientWithMiddleware,
 }
@@ -78,7 +79,7 @@ impl OpenAiService {
             client: reqwest_middleware::ClientWithMiddleware::from(http.clone()),
             http,
             options: ClientOptions::default(),
-            provider: "openai".to_owned(),
+            provider: None,
         }
         .built()
     }
@@ -93,10 +94,7 @@ impl OpenAiService {
     /// for a local model server, `"openrouter"` for a gateway). By default a known host names
     /// its provider and any other host is `openai`.
     pub fn provider(mut self, provider: &str) -> Self {
-        self.provider = crate::llm::normalize_provider(provider);
-        self.options = self
-            .options
-            .with_llm_endpoints(LlmEndpoints::none().openai_compatible("*", &self.provider));
+        self.provider = Some(provider.to_owned());
         self.built()
     }
 
@@ -114,11 +112,10 @@ impl OpenAiService {
 
     fn built(mut self) -> Self {
         // Whatever the host, an async-openai client speaks OpenAI's API.
-        let endpoints = self
-            .options
-            .llm_endpoints()
-            .clone()
-            .or_any_host(&self.provider);
+        let endpoints = match &self.provider {
+            Some(p) => LlmEndpoints::none().or_any_host(p),
+            None => LlmEndpoints::default().or_any_host("openai"),
+        };
         let propagation =
             BotanuPropagation::from(self.options.clone().with_llm_endpoints(endpoints));
         self.client = reqwest_middleware::ClientBuilder::new(self.http.clone())

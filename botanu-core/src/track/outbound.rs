@@ -55,9 +55,10 @@ impl ClientOptions {
         self
     }
 
-    /// The provider table in use.
-    pub fn llm_endpoints(&self) -> &LlmEndpoints {
-        &self.llm
+    /// Whether a request gets a span now (client spans on, botanu active): a client whose
+    /// URL costs work to build can skip it otherwise ([`ClientCall::untracked`]).
+    pub fn records(&self) -> bool {
+        self.client_spans && crate::otel::install::is_active()
     }
 
     fn policy(&self) -> &PropagationPolicy {
@@ -97,8 +98,7 @@ impl ClientCall {
         body: Option<&[u8]>,
     ) -> ClientCall {
         let parent = Context::current();
-        let active = options.client_spans && crate::otel::install::is_active();
-        let kind = if !active {
+        let kind = if !options.records() {
             Kind::Plain(parent)
         } else {
             let mut attributes = vec![
@@ -139,7 +139,8 @@ impl ClientCall {
         ClientCall { kind }
     }
 
-    /// A request botanu cannot place (no host in its URI or headers): no span, headers only.
+    /// A request without a span (botanu not recording, or no host in its URI or headers):
+    /// headers only.
     pub fn untracked() -> ClientCall {
         ClientCall {
             kind: Kind::Plain(Context::current()),

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use opentelemetry::baggage::{Baggage, BaggageExt as _};
+use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, ContextGuard, KeyValue};
 
@@ -51,10 +51,7 @@ pub fn step(name: &str) -> Step {
         "error.type",
     );
     let base = span.context();
-    let mut baggage = Baggage::new();
-    for (k, (v, m)) in base.baggage() {
-        let _ = baggage.insert_with_metadata(k.clone(), v.clone(), m.clone());
-    }
+    let mut baggage = crate::run::current::copy_except(base.baggage(), |k| k == keys::STEP);
     let _ = baggage.insert(keys::STEP, name.to_owned());
     let cx = base.with_baggage(baggage);
     Step { span, cx }

@@ -140,7 +140,7 @@ impl LlmEndpoints {
         let host = host.to_ascii_lowercase();
         self.entries.iter().find(|e| match e.host.split_once(':') {
             _ if e.host == "*" => true,
-            Some((h, p)) => h == host && port.is_some_and(|port| p == port.to_string()),
+            Some((h, p)) => h == host && port.is_some_and(|port| p.parse() == Ok(port)),
             None => match e.host.strip_prefix("*.") {
                 Some(suffix) => host
                     .strip_suffix(suffix)
