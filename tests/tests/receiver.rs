@@ -151,8 +151,17 @@ fn counting_receiver_keeps_counts_only() {
         200
     );
     assert_eq!(post(&r, "/v1/traces", b"junk", false), 400);
-    assert!(r.wait_for_accepted(5, Duration::from_secs(5)));
-    assert_eq!(r.accepted(), 5, "the 503 answer's span is not counted");
+    // Spans are counted across resources and scopes without being decoded.
+    let mut several = ExportTraceServiceRequest::decode(&request_body(&["f", "g"])[..]).unwrap();
+    let mut second = several.resource_spans[0].clone();
+    second.scope_spans.push(second.scope_spans[0].clone());
+    several.resource_spans.push(second);
+    assert_eq!(post(&r, "/v1/traces", &several.encode_to_vec(), false), 200);
+    // A span whose name claims 5 bytes of 1: the outline is whole, the span is not.
+    let torn_span = [0x0A, 0x07, 0x12, 0x05, 0x12, 0x03, 0x0A, 0x05, b'a'];
+    assert_eq!(post(&r, "/v1/traces", &torn_span, false), 400);
+    assert!(r.wait_for_accepted(11, Duration::from_secs(5)));
+    assert_eq!(r.accepted(), 11, "the 503 answer's span is not counted");
     assert!(r.spans().is_empty() && r.requests().is_empty());
 }
 
