@@ -23,6 +23,23 @@ impl Framework for Actix {
     fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
         req.headers().get(name).and_then(|v| v.to_str().ok())
     }
+    fn header_named<'r>(req: &'r HttpRequest, name: &http::HeaderName) -> Option<&'r str> {
+        // actix-web's map is on another `http` version: the kit's names, prepared in that
+        // version once (a `&str` is parsed and, when not a standard name, copied per lookup).
+        const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+        const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+        const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+        const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+        let prepared = match name.as_str() {
+            "traceparent" => &TRACEPARENT,
+            "tracestate" => &TRACESTATE,
+            "baggage" => &BAGGAGE,
+            "x-request-id" => &X_REQUEST_ID,
+            "content-type" => &actix_web::http::header::CONTENT_TYPE,
+            other => return Self::header(req, other),
+        };
+        req.headers().get(prepared).and_then(|v| v.to_str().ok())
+    }
     fn header_names(req: &HttpRequest) -> Vec<&str> {
         req.headers().keys().map(HeaderName::as_str).collect()
     }
@@ -71,5 +88,39 @@ impl Extract<Actix> for MatchInfo {
             .get(self.0)
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepared_header_names_find_what_plain_names_find() {
+        let req = actix_web::test::TestRequest::default()
+            .insert_header((
+                "Traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ))
+            .insert_header(("tracestate", "k=v"))
+            .insert_header(("baggage", "botanu.run_id=r"))
+            .insert_header(("x-request-id", "req-1"))
+            .insert_header(("content-type", "application/grpc"))
+            .insert_header(("x-other", "o"))
+            .to_http_request();
+        for name in [
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "x-request-id",
+            "content-type",
+            "x-other",
+            "x-missing",
+        ] {
+            let prepared = http::HeaderName::from_static(name);
+            let found = Actix::header_named(&req, &prepared);
+            assert_eq!(found, Actix::header(&req, name), "{name}");
+            assert_eq!(found.is_some(), name != "x-missing", "{name}");
+        }
     }
 }

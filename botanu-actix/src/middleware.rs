@@ -9,6 +9,9 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
 use botanu_core::adapter::{HttpRuns, NoHeaders, RequestRun, RUN_ID_HEADER};
+
+/// [`RUN_ID_HEADER`] as a name made once.
+const RUN_ID_NAME: HeaderName = HeaderName::from_static(RUN_ID_HEADER);
 use opentelemetry::KeyValue;
 use pin_project_lite::pin_project;
 
@@ -152,9 +155,7 @@ where
                     .run_id_header()
                     .and_then(|v| HeaderValue::from_str(v).ok())
                 {
-                    response
-                        .headers_mut()
-                        .insert(HeaderName::from_static(RUN_ID_HEADER), v);
+                    response.headers_mut().insert(RUN_ID_NAME, v);
                 }
                 // actix routes after `App::wrap` middleware ran: the route may be known only now.
                 let route = (!run.route_known())

@@ -61,7 +61,9 @@ where
                     .run_id_header()
                     .and_then(|v| HeaderValue::from_str(v).ok())
                 {
-                    response.headers_mut().insert(RUN_ID_HEADER, v);
+                    // A prepared name: a `&str` one would be parsed and copied per response.
+                    const NAME: http::HeaderName = http::HeaderName::from_static(RUN_ID_HEADER);
+                    response.headers_mut().insert(NAME, v);
                 }
                 let status = response.status().as_u16();
                 let run = run.respond(status, &HeaderExtractor(response.headers()));

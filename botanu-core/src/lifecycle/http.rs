@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 
 use super::guard::{error_class_of, guard_callback, poll_in_run};
-use super::{ActiveRun, RunEnd, RunSpec};
+use super::{bounded, ActiveRun, RunEnd, RunSpec};
 use crate::run::{RunContext, RunStatus};
 
 /// Response header naming the run (`x-botanu-run-id`).
@@ -33,6 +34,12 @@ pub trait Framework: 'static {
     const KNOWS_ROUTES: bool = false;
     /// The value of header `name` (lowercase); `None` when absent or not visible ASCII.
     fn header<'r>(req: &'r Self::Request, name: &str) -> Option<&'r str>;
+    /// [`header`](Self::header) by a name prepared once: how the kit looks up the headers it
+    /// reads itself (`traceparent`, `baggage`, `x-request-id`, `content-type`). The default
+    /// asks `header`; a framework on the `http` crate's header map looks the name up as is.
+    fn header_named<'r>(req: &'r Self::Request, name: &http::HeaderName) -> Option<&'r str> {
+        Self::header(req, name.as_str())
+    }
     /// The names of the request's headers.
     fn header_names(req: &Self::Request) -> Vec<&str>;
     /// The request method (`GET`, `POST`, …).
@@ -55,6 +62,9 @@ impl Framework for Http {
     type Request = http::request::Parts;
 
     fn header<'r>(req: &'r Self::Request, name: &str) -> Option<&'r str> {
+        req.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    fn header_named<'r>(req: &'r Self::Request, name: &http::HeaderName) -> Option<&'r str> {
         req.headers.get(name).and_then(|v| v.to_str().ok())
     }
     fn header_names(req: &Self::Request) -> Vec<&str> {
@@ -438,7 +448,8 @@ impl<F: Framework> HttpRuns<F> {
         let method = F::method(req);
         let mut attributes = http_request_attributes(method, F::path(req), route);
         // gRPC calls are POSTs with a gRPC content type.
-        let grpc = method == "POST" && F::header(req, "content-type").is_some_and(is_grpc);
+        let grpc = method == "POST"
+            && F::header_named(req, &http::header::CONTENT_TYPE).is_some_and(is_grpc);
         if grpc {
             push_rpc_attributes(&mut attributes, F::path(req));
         }
@@ -446,22 +457,29 @@ impl<F: Framework> HttpRuns<F> {
         // The request id is looked up only when it is needed.
         let fallback = match event_id {
             Some(_) => None,
-            None => F::header(req, "x-request-id").map(str::to_owned),
+            None => F::header_named(req, &X_REQUEST_ID).map(str::to_owned),
         };
-        let active = RunSpec::new(s.workflow.clone())
-            .span_name(s.span_name)
-            .event_id(event_id)
-            .customer_id(id("customer_id extractor", &s.customer_id))
-            .tenant_id(id("tenant_id extractor", &s.tenant_id))
-            .fallback_event_id(fallback)
-            .trust_inbound(s.trust_inbound)
-            .extractors(
+        // Written out rather than chained through the builder's methods, each of which
+        // would move the whole spec.
+        let spec = RunSpec {
+            workflow: s.workflow.clone(),
+            event_id: bounded(event_id),
+            customer_id: bounded(id("customer_id extractor", &s.customer_id)),
+            tenant_id: bounded(id("tenant_id extractor", &s.tenant_id)),
+            fallback_event_id: bounded(fallback),
+            trust_inbound: s.trust_inbound,
+            extractors: [
                 s.event_id.is_some(),
                 s.customer_id.is_some(),
                 s.tenant_id.is_some(),
-            )
-            .attributes(attributes)
-            .start_request(&RequestHeaders::<F>(req));
+            ],
+            kind: SpanKind::Server,
+            attributes,
+            workflow_version: None,
+            retry_of: None,
+            span_name: s.span_name,
+        };
+        let active = spec.start_request(&RequestHeaders::<F>(req));
         Some(RequestRun {
             active,
             run_id_header: s.run_id_header,
@@ -475,9 +493,23 @@ impl<F: Framework> HttpRuns<F> {
 /// A request's headers as an OpenTelemetry [`Extractor`].
 struct RequestHeaders<'r, F: Framework>(&'r F::Request);
 
+/// `x-request-id`, the run's event id when nothing else names one.
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+/// The inbound headers botanu's propagator reads, prepared once.
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+const BAGGAGE: http::HeaderName = http::HeaderName::from_static("baggage");
+
 impl<F: Framework> Extractor for RequestHeaders<'_, F> {
     fn get(&self, key: &str) -> Option<&str> {
-        F::header(self.0, key)
+        // The propagator's keys are looked up by prepared names (no parsing per request).
+        let prepared = match key {
+            "traceparent" => &TRACEPARENT,
+            "tracestate" => &TRACESTATE,
+            "baggage" => &BAGGAGE,
+            _ => return F::header(self.0, key),
+        };
+        F::header_named(self.0, prepared)
     }
     fn keys(&self) -> Vec<&str> {
         F::header_names(self.0)
@@ -772,6 +804,39 @@ mod tests {
         assert_eq!(get(query("nope"), &parts("/t")), None);
         let closure = |p: &http::request::Parts| Some(p.uri.path().to_owned());
         assert_eq!(get(closure, &p).as_deref(), Some("/t"));
+    }
+
+    #[test]
+    fn prepared_header_names_find_what_plain_names_find() {
+        let (p, ()) = http::Request::builder()
+            .header(
+                "Traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            )
+            .header("tracestate", "k=v")
+            .header("baggage", "botanu.run_id=r")
+            .header("x-request-id", "req-1")
+            .header("content-type", "application/grpc")
+            .header("x-other", "o")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let headers = RequestHeaders::<Http>(&p);
+        for name in [
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "x-request-id",
+            "content-type",
+            "x-other",
+            "x-missing",
+        ] {
+            let prepared = http::HeaderName::from_static(name);
+            assert_eq!(Http::header_named(&p, &prepared), Http::header(&p, name));
+            assert_eq!(headers.get(name), Http::header(&p, name), "{name}");
+        }
+        assert_eq!(headers.get("baggage"), Some("botanu.run_id=r"));
+        assert_eq!(Http::header_named(&p, &X_REQUEST_ID), Some("req-1"));
     }
 
     #[test]

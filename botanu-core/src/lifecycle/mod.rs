@@ -69,11 +69,6 @@ impl RunSpec {
         }
     }
 
-    /// The run span's name, made once by the adapter (`botanu.run/{workflow}`).
-    pub(crate) fn span_name(mut self, name: Option<&'static str>) -> Self {
-        self.span_name = name;
-        self
-    }
     /// Makes the run the next attempt of `previous` (reference retry model): `attempt + 1`, the
     /// same `root_run_id`, `retry_of_run_id` = the previous run; ids not given are taken from it.
     pub fn retry_of(mut self, previous: &RunContext) -> Self {
@@ -261,10 +256,8 @@ impl RunSpec {
         // the run's.
         let mut attributes = self.attributes;
         attributes.reserve(14);
-        run.append_span_attributes(&mut attributes);
         // Unknown ids are left unset rather than written empty (and rather than invented).
-        attributes
-            .retain(|kv| !(kv.key.as_str() == keys::CUSTOMER_ID && kv.value.as_str().is_empty()));
+        run.append_span_attributes(&mut attributes, true);
         // The run span already carries every run attribute: the enricher skips it.
         let span = own_span::build(
             tracer,
@@ -274,7 +267,20 @@ impl RunSpec {
                     None => Cow::Owned(run_span_name(run.workflow())),
                 })
                 .with_kind(self.kind)
-                .with_attributes(attributes),
+                .with_start_time(run.start_time())
+                .with_attributes(attributes)
+                // `botanu.run.started` is given at start (no lock on the span to add it), in a
+                // vector with room for `botanu.run.completed`.
+                .with_events({
+                    let mut events = Vec::with_capacity(2);
+                    events.push(opentelemetry::trace::Event::new(
+                        EVENT_STARTED,
+                        run.start_time(),
+                        run.identity_attributes().to_vec(),
+                        0,
+                    ));
+                    events
+                }),
             parent,
             own_span::Starting::Run,
         );
@@ -298,10 +304,6 @@ impl RunSpec {
             run.set_markable_span(span.span_context().span_id());
         }
         let entered = own_span::enter(span, &run_cx);
-        entered
-            .span_cx
-            .span()
-            .add_event(EVENT_STARTED, run.identity_attributes().to_vec());
         ActiveRun {
             run,
             span_cx: entered.span_cx,

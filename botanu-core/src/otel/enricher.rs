@@ -76,7 +76,7 @@ impl SpanProcessor for RunContextEnricher {
         if baggage.is_empty() {
             return;
         }
-        set_absent(span, &enriched_attributes(baggage));
+        set_absent(span, enriched_attributes(baggage).iter());
     }
 
     fn on_end(&self, _span: SpanData) {}
@@ -91,8 +91,8 @@ impl SpanProcessor for RunContextEnricher {
 }
 
 /// Sets each attribute the span does not have yet.
-fn set_absent(span: &mut Span, attributes: &[KeyValue]) {
-    if attributes.is_empty() {
+fn set_absent<'a>(span: &mut Span, attributes: impl Iterator<Item = &'a KeyValue> + Clone) {
+    if attributes.clone().next().is_none() {
         return;
     }
     // The SDK span exposes its attributes only through a copy; taken only for spans that are

@@ -16,7 +16,8 @@ use crate::semconv::{keys, BAGGAGE_HEADER};
 #[derive(Debug)]
 pub(crate) struct CurrentRun {
     run: RunContext,
-    enriched: Box<[KeyValue]>,
+    /// In [`keys::ENRICHED`] order, held inline: no allocation of its own per run.
+    enriched: [Option<KeyValue>; 7],
 }
 
 impl CurrentRun {
@@ -27,8 +28,8 @@ impl CurrentRun {
 
     /// The attributes for spans started inside the run: the [`keys::ENRICHED`] entries of the
     /// run's baggage (its own values, and an outer tenant it does not override).
-    pub(crate) fn enriched(&self) -> &[KeyValue] {
-        &self.enriched
+    pub(crate) fn enriched(&self) -> impl Iterator<Item = &KeyValue> + Clone {
+        self.enriched.iter().flatten()
     }
 }
 
@@ -76,7 +77,7 @@ pub(crate) fn writes_run_baggage(propagator: &dyn TextMapPropagator) -> bool {
     let run = RunContext::new("botanu.probe", "", "");
     let cx = Context::new().with_value(CurrentRun {
         run: run.clone(),
-        enriched: Box::new([]),
+        enriched: Default::default(),
     });
     let mut headers = HashMap::new();
     propagator.inject_context(&cx, &mut headers);
@@ -165,14 +166,12 @@ impl RunContext {
                 .filter(|v| !v.as_str().is_empty())
                 .cloned();
         }
-        let enriched = found
-            .into_iter()
-            .zip(keys::ENRICHED)
-            .filter_map(|(v, k)| {
-                v.filter(|v| !v.as_str().is_empty())
-                    .map(|v| KeyValue::new(k, v))
-            })
-            .collect();
+        let enriched = std::array::from_fn(|i| {
+            found[i]
+                .take()
+                .filter(|v| !v.as_str().is_empty())
+                .map(|v| KeyValue::new(keys::ENRICHED[i], v))
+        });
         // Inbound entries the run replaces, and retry-chain keys of an outer run, go.
         let replaced = |k: &str| {
             CANONICAL

@@ -70,11 +70,13 @@ impl Encoder {
     /// `send(body, number_of_spans)` for each. Spans are grouped by instrumentation scope
     /// (scopes in the order first met, spans in their order within a scope); a request holds
     /// a run of that order. A span too large for `limit` on its own goes alone in a request.
+    /// `send` may take the body's vector (and give one back for the next request: the
+    /// encoder clears and reuses whatever vector it finds there).
     pub(crate) fn encode(
         &mut self,
         spans: &[SpanData],
         limit: usize,
-        mut send: impl FnMut(&[u8], usize),
+        mut send: impl FnMut(&mut Vec<u8>, usize),
     ) {
         self.group(spans);
         let mut buf = std::mem::take(&mut self.buf);
@@ -122,7 +124,7 @@ impl Encoder {
                         }
                     }
                     self.close_request(&mut buf, rs);
-                    send(&buf, in_request);
+                    send(&mut buf, in_request);
                     buf.clear();
                     in_request = 0;
                     let rs = self.open_request(&mut buf);
@@ -142,7 +144,7 @@ impl Encoder {
                 &spans[self.scopes[current]].instrumentation_scope,
             );
             self.close_request(&mut buf, rs);
-            send(&buf, in_request);
+            send(&mut buf, in_request);
         }
         // Keep the buffer for the next batch, unless one huge batch made it huge.
         if buf.capacity() > 16 << 20 {
@@ -585,7 +587,7 @@ mod tests {
     fn encode_all(resource: &Resource, spans: &[SpanData], limit: usize) -> Vec<(Vec<u8>, usize)> {
         let mut encoder = Encoder::new(resource);
         let mut out = Vec::new();
-        encoder.encode(spans, limit, |body, n| out.push((body.to_vec(), n)));
+        encoder.encode(spans, limit, |body, n| out.push((body.clone(), n)));
         out
     }
 

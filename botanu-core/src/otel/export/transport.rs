@@ -66,11 +66,23 @@ enum Answer {
 impl Transport {
     /// Sends one export request body, retrying what retrying can fix until the export
     /// timeout. Counts every repeated try in `ExportStats::retries`.
-    pub(crate) fn send(&self, body: &[u8]) -> Result<(), Failure> {
-        let body = match self.gzip {
-            Some(level) => bytes::Bytes::from(gzip(body, level)),
-            None => bytes::Bytes::copy_from_slice(body),
+    ///
+    /// Uncompressed, the body's vector itself is sent (no copy), and it is given back in
+    /// `buf` when the HTTP client has let go of it by the end, so that the encoder reuses its
+    /// capacity; otherwise `buf` is left empty.
+    pub(crate) fn send(&self, buf: &mut Vec<u8>) -> Result<(), Failure> {
+        let Some(level) = self.gzip else {
+            let body = bytes::Bytes::from(std::mem::take(buf));
+            let result = self.send_bytes(body.clone());
+            if let Ok(unique) = body.try_into_mut() {
+                *buf = Vec::from(unique);
+            }
+            return result;
         };
+        self.send_bytes(bytes::Bytes::from(gzip(buf, level)))
+    }
+
+    fn send_bytes(&self, body: bytes::Bytes) -> Result<(), Failure> {
         let start = Instant::now();
         let mut delay = INITIAL_DELAY;
         let mut cap = MAX_DELAY;
