@@ -11,6 +11,7 @@
 //! botanu installs once per process, so each scenario runs in a child process of this test
 //! binary (the ignored `scenario` test), which prints its results as `KEY\tvalue` lines.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use botanu_core::{BotanuConfig, RunContext};
@@ -18,7 +19,7 @@ use botanu_tests::child::{lines_with, run_child};
 use botanu_tests::receiver::Receiver;
 use botanu_tests::{poll_until, LogCapture};
 use opentelemetry::trace::{Span as _, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 
 /// One 8,000-byte string attribute (under the default value limit of 8,192 bytes).
 fn chunk(i: usize) -> KeyValue {
@@ -126,6 +127,50 @@ fn scenario() {
             println!("RECEIVED\t{}", receiver.accepted());
             botanu.shutdown().unwrap();
         }
+        "reclaim" => {
+            // Exported spans go back to the app's threads to be dropped, one per span they
+            // end; at most a batch waits, and an idle export thread drops them itself.
+            let botanu = botanu_core::enable_with(
+                config
+                    .with_schedule_delay(Duration::from_secs(1))
+                    .with_max_export_batch_size(8),
+            )
+            .unwrap();
+            let marker: Arc<str> = Arc::from("marker");
+            let held = || Arc::strong_count(&marker) - 1;
+            let tracer = botanu_core::tracer();
+            let end_marked = |n: usize| {
+                for _ in 0..n {
+                    let mut span = tracer.start("work");
+                    span.set_attribute(KeyValue::new(
+                        "app.marker",
+                        StringValue::from(marker.clone()),
+                    ));
+                    span.end();
+                }
+            };
+            let exported = |n: u64| {
+                assert!(poll_until(Duration::from_secs(20), || botanu
+                    .stats()
+                    .exported
+                    == n));
+                // Settled: the export thread is done with the batch.
+                botanu.force_flush().unwrap();
+            };
+            end_marked(8);
+            exported(8);
+            println!("HELD_EXPORTED\t{}", held());
+            end_spans(3, 0);
+            println!("HELD_AFTER_ENDS\t{}", held());
+            poll_until(Duration::from_secs(10), || held() == 0);
+            println!("HELD_IDLE\t{}", held());
+            end_marked(24);
+            exported(8 + 3 + 24);
+            println!("HELD_BOUND\t{}", held());
+            botanu.shutdown().unwrap();
+            println!("HELD_SHUTDOWN\t{}", held());
+            println!("RECEIVED\t{}", receiver.accepted());
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -186,6 +231,20 @@ fn a_slow_collector_gets_concurrent_requests_within_the_bound() {
         (2..=3).contains(&in_flight),
         "{in_flight} requests at once, configured 3:\n{out}"
     );
+}
+
+#[test]
+fn exported_spans_are_dropped_by_the_app_threads_within_a_bound() {
+    let out = run("reclaim");
+    // The batch waits to be dropped; each span the app ends drops one.
+    assert_eq!(value(&out, "HELD_EXPORTED"), 8, "{out}");
+    assert_eq!(value(&out, "HELD_AFTER_ENDS"), 5, "{out}");
+    // With no span ends, the export thread drops them when its schedule comes round.
+    assert_eq!(value(&out, "HELD_IDLE"), 0, "{out}");
+    // Never more than a batch (8) waits, and shutdown drops what does.
+    assert!(value(&out, "HELD_BOUND") <= 8, "{out}");
+    assert_eq!(value(&out, "HELD_SHUTDOWN"), 0, "{out}");
+    assert_eq!(value(&out, "RECEIVED"), 35, "{out}");
 }
 
 #[test]

@@ -521,7 +521,7 @@ impl<F: Framework> Extractor for RequestHeaders<'_, F> {
 fn http_request_attributes(method: &str, path: &str, route: Option<String>) -> Vec<KeyValue> {
     // Room for the route, a gRPC call's three `rpc.*` attributes and the run's own (the run
     // span's attributes are written into this vector): no growth.
-    let mut attributes = Vec::with_capacity(20);
+    let mut attributes = Vec::with_capacity(18);
     attributes.push(KeyValue::new("http.request.method", static_method(method)));
     attributes.push(KeyValue::new("url.path", path.to_owned()));
     if let Some(route) = route {

@@ -255,7 +255,7 @@ impl RunSpec {
         // One vector for the span's attributes: the adapter's (sized for the run's too), then
         // the run's.
         let mut attributes = self.attributes;
-        attributes.reserve(14);
+        attributes.reserve(12);
         // Unknown ids are left unset rather than written empty (and rather than invented).
         run.append_span_attributes(&mut attributes, true);
         // The run span already carries every run attribute: the enricher skips it.
@@ -516,8 +516,8 @@ impl ActiveRun {
         let mut outcome = verdict.unwrap_or_else(|| RunOutcome::new(status));
         outcome.status = status;
         outcome.error_class = error_class.as_ref().map(|c| c.to_string());
-        run.record_outcome(outcome.clone());
-        let duration = duration_ms(run.duration().unwrap_or_default());
+        let elapsed = run.elapsed();
+        let duration = duration_ms(elapsed);
 
         let span = self.span_cx.span();
         for recorded in run.take_recorded() {
@@ -528,15 +528,17 @@ impl ActiveRun {
                 }
             }
         }
-        for kv in end.attributes {
-            span.set_attribute(kv);
-        }
-        if let Some(status) = end.response_status {
-            span.set_attribute(KeyValue::new(
-                "http.response.status_code",
-                i64::from(status),
-            ));
-        }
+        // One lock of the span for the end's attributes and the duration.
+        span.set_attributes(
+            end.attributes
+                .into_iter()
+                .chain(
+                    end.response_status.map(|status| {
+                        KeyValue::new("http.response.status_code", i64::from(status))
+                    }),
+                )
+                .chain([KeyValue::new(attr::DURATION_MS, duration)]),
+        );
         // What the app said about the result, written once, here.
         if let Some(v) = &outcome.value_type {
             span.set_attribute(KeyValue::new(attr::OUTCOME_VALUE_TYPE, v.clone()));
@@ -583,8 +585,8 @@ impl ActiveRun {
         if let Some(v) = outcome.value_amount {
             event.push(KeyValue::new("value_amount", v));
         }
-        span.add_event_with_timestamp(EVENT_COMPLETED, SystemTime::now(), event);
-        span.set_attribute(KeyValue::new(attr::DURATION_MS, duration));
+        let end_time = SystemTime::now();
+        span.add_event_with_timestamp(EVENT_COMPLETED, end_time, event);
         match status {
             RunStatus::Success | RunStatus::Partial => span.set_status(Status::Ok),
             status => {
@@ -597,7 +599,9 @@ impl ActiveRun {
                 span.set_status(Status::error(description));
             }
         }
-        span.end();
+        // Recorded last: what `RunContext::outcome` and `duration` answer from now on.
+        run.record_outcome_after(outcome, elapsed);
+        span.end_with_timestamp(end_time);
     }
 }
 

@@ -597,7 +597,11 @@ impl RunContext {
 
     /// Stores the run's outcome and fixes its duration.
     pub(crate) fn record_outcome(&self, outcome: RunOutcome) {
-        let elapsed = self.inner.started.elapsed();
+        self.record_outcome_after(outcome, self.inner.started.elapsed());
+    }
+
+    /// [`record_outcome`](Self::record_outcome) for a run that took `elapsed`.
+    pub(crate) fn record_outcome_after(&self, outcome: RunOutcome, elapsed: Duration) {
         *lock(&self.inner.state.outcome) = Some((outcome, elapsed));
     }
 

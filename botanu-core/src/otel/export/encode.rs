@@ -477,14 +477,36 @@ fn close(buf: &mut Vec<u8>, at: usize) {
     }
 }
 
-/// About how much memory a finished span holds: what botanu's export queue bound counts.
-/// Fixed struct sizes plus the bytes of names, keys and string values (static strings are
-/// counted too: the bound is about what the export will write, and it errs on the safe side).
-pub(crate) fn approx_size(span: &SpanData) -> usize {
-    fn kvs(kvs: &[KeyValue]) -> usize {
-        kvs.iter()
-            .map(|kv| std::mem::size_of::<KeyValue>() + kv.key.as_str().len() + value(&kv.value))
+/// Cuts string values (of the span and its events) longer than `value_limit` bytes at a
+/// character boundary (a 64 KB header the app copied into an attribute does not become a
+/// 64 KB attribute in botanu's export), and returns
+/// about how much memory the span then holds: what botanu's export queue bound counts. One
+/// pass over the span does both. Fixed struct sizes plus the bytes of names, keys and string
+/// values (static strings are counted too: the bound is about what the export will write, and
+/// it errs on the safe side).
+pub(crate) fn bound_and_size(span: &mut SpanData, value_limit: usize) -> usize {
+    fn kvs(kvs: &mut [KeyValue], limit: usize) -> usize {
+        kvs.iter_mut()
+            .map(|kv| {
+                cut(kv, limit);
+                size(kv)
+            })
             .sum()
+    }
+    fn size(kv: &KeyValue) -> usize {
+        std::mem::size_of::<KeyValue>() + kv.key.as_str().len() + value(&kv.value)
+    }
+    fn cut(kv: &mut KeyValue, limit: usize) {
+        if let Value::String(s) = &kv.value {
+            let text = s.as_str();
+            if text.len() > limit {
+                let mut end = limit;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                kv.value = Value::String(text[..end].to_owned().into());
+            }
+        }
     }
     fn value(v: &Value) -> usize {
         match v {
@@ -501,16 +523,17 @@ pub(crate) fn approx_size(span: &SpanData) -> usize {
     }
     std::mem::size_of::<SpanData>()
         + span.name.len()
-        + kvs(&span.attributes)
+        + kvs(&mut span.attributes, value_limit)
         + span
             .events
-            .iter()
-            .map(|e| std::mem::size_of_val(e) + e.name.len() + kvs(&e.attributes))
+            .events
+            .iter_mut()
+            .map(|e| std::mem::size_of_val(e) + e.name.len() + kvs(&mut e.attributes, value_limit))
             .sum::<usize>()
         + span
             .links
             .iter()
-            .map(|l| std::mem::size_of_val(l) + kvs(&l.attributes))
+            .map(|l| std::mem::size_of_val(l) + l.attributes.iter().map(size).sum::<usize>())
             .sum::<usize>()
         + match &span.status {
             Status::Error { description } => description.len(),
