@@ -295,7 +295,7 @@ impl RunSpec {
             if let Some(current) = run_cx.get::<CurrentRun>() {
                 let enclosing = base.span();
                 for kv in current.enriched() {
-                    enclosing.set_attribute(kv.clone());
+                    enclosing.set_attribute(kv);
                 }
             }
         }

@@ -76,7 +76,7 @@ impl SpanProcessor for RunContextEnricher {
         if baggage.is_empty() {
             return;
         }
-        set_absent(span, enriched_attributes(baggage).iter());
+        set_absent(span, enriched_attributes(baggage).into_vec());
     }
 
     fn on_end(&self, _span: SpanData) {}
@@ -91,19 +91,18 @@ impl SpanProcessor for RunContextEnricher {
 }
 
 /// Sets each attribute the span does not have yet.
-fn set_absent<'a>(span: &mut Span, attributes: impl Iterator<Item = &'a KeyValue> + Clone) {
-    if attributes.clone().next().is_none() {
-        return;
-    }
-    // The SDK span exposes its attributes only through a copy; taken only for spans that are
-    // inside a run.
-    let existing = span
-        .exported_data()
-        .map(|d| d.attributes)
-        .unwrap_or_default();
+fn set_absent(span: &mut Span, attributes: impl IntoIterator<Item = KeyValue>) {
+    // The SDK span exposes its attributes only through a copy; taken only for spans that get
+    // an attribute.
+    let mut existing: Option<Vec<KeyValue>> = None;
     for kv in attributes {
+        let existing = existing.get_or_insert_with(|| {
+            span.exported_data()
+                .map(|d| d.attributes)
+                .unwrap_or_default()
+        });
         if !existing.iter().any(|e| e.key == kv.key) {
-            span.set_attribute(kv.clone());
+            span.set_attribute(kv);
         }
     }
 }

@@ -16,8 +16,9 @@ use crate::semconv::{keys, BAGGAGE_HEADER};
 #[derive(Debug)]
 pub(crate) struct CurrentRun {
     run: RunContext,
-    /// In [`keys::ENRICHED`] order, held inline: no allocation of its own per run.
-    enriched: [Option<KeyValue>; 7],
+    /// The values of the [`keys::ENRICHED`] attributes, in that order, held inline: no
+    /// allocation of their own per run.
+    enriched: [Option<StringValue>; 7],
 }
 
 impl CurrentRun {
@@ -28,8 +29,11 @@ impl CurrentRun {
 
     /// The attributes for spans started inside the run: the [`keys::ENRICHED`] entries of the
     /// run's baggage (its own values, and an outer tenant it does not override).
-    pub(crate) fn enriched(&self) -> impl Iterator<Item = &KeyValue> + Clone {
-        self.enriched.iter().flatten()
+    pub(crate) fn enriched(&self) -> impl Iterator<Item = KeyValue> + '_ {
+        self.enriched
+            .iter()
+            .zip(keys::ENRICHED)
+            .filter_map(|(value, key)| value.as_ref().map(|v| KeyValue::new(key, v.clone())))
     }
 }
 
@@ -156,34 +160,30 @@ impl RunContext {
     pub(crate) fn context_over(&self, base: &Context, inbound: &Baggage) -> Context {
         // What the enricher stamps comes from the run itself, not from what fits in the
         // baggage: every span of the run carries its ids whatever the header's limits drop.
-        let entries = canonical_entries(self);
-        let mut found: [Option<StringValue>; 7] = std::array::from_fn(|i| entries[i].clone());
+        let mut enriched = self.enriched_values();
         // An outer tenant this run does not override is inherited (as in the reference SDK).
         const TENANT: usize = 5;
-        if found[TENANT].is_none() {
-            found[TENANT] = inbound
+        if enriched[TENANT].is_none() {
+            enriched[TENANT] = inbound
                 .get(keys::TENANT_ID)
                 .filter(|v| !v.as_str().is_empty())
                 .cloned();
         }
-        let enriched = std::array::from_fn(|i| {
-            found[i]
-                .take()
-                .filter(|v| !v.as_str().is_empty())
-                .map(|v| KeyValue::new(keys::ENRICHED[i], v))
-        });
+        let typed = typed_run_baggage();
+        // The run's baggage entries: needed only to merge them with inbound entries, or to
+        // write them into the `Baggage` for a propagator that is not botanu's.
+        let entries = (!typed || !inbound.is_empty()).then(|| canonical_entries(self));
         // Inbound entries the run replaces, and retry-chain keys of an outer run, go.
         let replaced = |k: &str| {
-            CANONICAL
-                .iter()
-                .position(|e| *e == k)
-                .is_some_and(|i| entries[i].is_some() || keys::RUN_SCOPED.contains(&k))
+            CANONICAL.iter().position(|e| *e == k).is_some_and(|i| {
+                entries.as_ref().is_some_and(|e| e[i].is_some()) || keys::RUN_SCOPED.contains(&k)
+            })
         };
         let current = CurrentRun {
             run: self.clone(),
             enriched,
         };
-        if typed_run_baggage() {
+        if typed {
             let own = std::ptr::eq(inbound, base.baggage());
             let keep_all = !inbound.iter().any(|(k, _)| replaced(k.as_str()));
             let cx = if (own && keep_all) || (inbound.is_empty() && base.baggage().is_empty()) {
@@ -197,7 +197,7 @@ impl RunContext {
         }
         let mut baggage = Baggage::new();
         // Our entries first: if the parent's baggage is near the W3C limits, ours win.
-        for (key, value) in CANONICAL.iter().zip(&entries) {
+        for (key, value) in CANONICAL.iter().zip(entries.iter().flatten()) {
             if let Some(v) = value {
                 baggage.insert(*key, v.clone());
             }

@@ -681,6 +681,22 @@ impl RunContext {
         out
     }
 
+    /// The non-empty values of the run's [`keys::ENRICHED`] entries, in that order (what the
+    /// enricher stamps on spans inside the run).
+    pub(crate) fn enriched_values(&self) -> [Option<StringValue>; 7] {
+        let r = &*self.inner;
+        let set = |s: &Arc<str>| (!s.is_empty()).then(|| sv(s));
+        [
+            set(&r.run_id),
+            set(&r.workflow),
+            set(&r.event_id),
+            set(&r.customer_id),
+            set(&r.environment),
+            non_empty(&r.tenant_id).map(sv),
+            non_empty(&r.parent_run_id).map(sv),
+        ]
+    }
+
     /// Visits the baggage entries of [`to_baggage`](Self::to_baggage). Values share the run's
     /// strings (a clone is a reference count); only `attempt` and `deadline` are formatted.
     pub(crate) fn for_each_baggage_entry(&self, mut f: impl FnMut(&'static str, StringValue)) {
