@@ -171,6 +171,37 @@ fn scenario() {
             println!("HELD_SHUTDOWN\t{}", held());
             println!("RECEIVED\t{}", receiver.accepted());
         }
+        "reclaim-bytes" => {
+            // Exported spans waiting for the app's threads are bounded in bytes too: a
+            // sixteenth of the queue's byte bound (64 KiB here), two spans of ~24 KB.
+            let botanu = botanu_core::enable_with(
+                config
+                    .with_schedule_delay(Duration::from_secs(60))
+                    .with_max_export_batch_size(8)
+                    .with_max_queue_bytes(1 << 20),
+            )
+            .unwrap();
+            let marker: Arc<str> = Arc::from("marker");
+            let tracer = botanu_core::tracer();
+            for _ in 0..8 {
+                let mut span = tracer.start("work");
+                span.set_attribute(KeyValue::new(
+                    "app.marker",
+                    StringValue::from(marker.clone()),
+                ));
+                for i in 0..3 {
+                    span.set_attribute(chunk(i));
+                }
+                span.end();
+            }
+            assert!(poll_until(Duration::from_secs(20), || botanu
+                .stats()
+                .exported
+                == 8));
+            botanu.force_flush().unwrap();
+            println!("HELD_BYTES\t{}", Arc::strong_count(&marker) - 1);
+            botanu.shutdown().unwrap();
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -245,6 +276,8 @@ fn exported_spans_are_dropped_by_the_app_threads_within_a_bound() {
     assert!(value(&out, "HELD_BOUND") <= 8, "{out}");
     assert_eq!(value(&out, "HELD_SHUTDOWN"), 0, "{out}");
     assert_eq!(value(&out, "RECEIVED"), 35, "{out}");
+    let out = run("reclaim-bytes");
+    assert_eq!(value(&out, "HELD_BYTES"), 2, "{out}");
 }
 
 #[test]

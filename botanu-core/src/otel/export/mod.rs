@@ -7,7 +7,7 @@
 //!   ▲          │ full: dropped, counted          │ batch ─▶ encode (split at the request
 //!   │          ▼                                  │          size limit) ─▶ gzip? ─▶ POST
 //!   │       ExportStats ◀─────────────────────────┤ exported / failed / retries
-//!   └── drops one exported span per call ◀── dead (at most a batch; idle: dropped there)
+//!   └── drops one exported span per call ◀── dead (≤ a batch, ≤ 4 MiB; idle: dropped there)
 //! ```
 //!
 //! Exported spans are dropped by the app's threads, one per span they end, rather than by the
@@ -160,6 +160,9 @@ struct Shared {
     /// From `set_resource` (the provider calls it before any span ends).
     resource: OnceLock<Resource>,
     batch_size: usize,
+    /// The most bytes (as the queue counts them) of exported spans waiting for the app's
+    /// threads to drop them: they are outside the queue's byte bound, so they get their own.
+    dead_bytes_limit: usize,
     schedule_delay: Duration,
     request_limit: usize,
     failures: RateLimitedLog,
@@ -175,10 +178,16 @@ struct Queue {
     /// Flushes waiting: export threads take partial batches meanwhile.
     flushes: usize,
     closing: bool,
-    /// Exported spans left for the app's threads to drop, one per span they end: at most a
-    /// batch; an idle export thread (its schedule due, nothing queued) and shutdown drop them.
-    dead: VecDeque<SpanData>,
+    /// Exported spans left for the app's threads to drop, one per span they end, with their
+    /// sizes: at most a batch and `Shared::dead_bytes_limit`; an idle export thread (its
+    /// schedule due, nothing queued) and shutdown drop them.
+    dead: VecDeque<(SpanData, usize)>,
+    dead_bytes: usize,
 }
+
+/// The most bytes of exported spans that wait for the app's threads (a sixteenth of the
+/// queue's byte bound when that is smaller): a batch of typical spans is well under it.
+const DEAD_BYTES: usize = 4 << 20;
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -281,6 +290,9 @@ impl SpanProcessor for ExportProcessor {
         // Waking a thread costs a system call: only when a batch just became full.
         let full = queue.spans.len() == shared.batch_size;
         let dead = queue.dead.pop_front();
+        if let Some((_, size)) = &dead {
+            queue.dead_bytes -= size;
+        }
         drop(queue);
         drop(dead);
         if full {
@@ -318,6 +330,7 @@ impl SpanProcessor for ExportProcessor {
         shared.wake.notify_all();
         let (mut queue, drained) = shared.wait_until(queue, deadline, |q| q.held_spans == 0);
         let dead = std::mem::take(&mut queue.dead);
+        queue.dead_bytes = 0;
         drop(queue);
         drop(dead);
         // From here on, what is neither exported, failed nor dropped is lost.
@@ -367,6 +380,7 @@ impl SpanProcessor for ExportProcessor {
 fn export_thread(shared: Arc<Shared>) {
     let mut encoder: Option<Encoder> = None;
     let mut batch: Vec<SpanData> = Vec::with_capacity(shared.batch_size);
+    let mut sizes: Vec<usize> = Vec::with_capacity(shared.batch_size);
     let mut due = Instant::now() + shared.schedule_delay;
     loop {
         let mut bytes = 0;
@@ -388,6 +402,7 @@ fn export_thread(shared: Arc<Shared>) {
                     if waiting == 0 && !queue.dead.is_empty() {
                         // Idle: no span ends to drop the exported ones; drop them here.
                         let dead = std::mem::take(&mut queue.dead);
+                        queue.dead_bytes = 0;
                         drop(queue);
                         drop(dead);
                         queue = shared.lock();
@@ -403,6 +418,7 @@ fn export_thread(shared: Arc<Shared>) {
             let take = queue.spans.len().min(shared.batch_size);
             for (span, size) in queue.spans.drain(..take) {
                 batch.push(span);
+                sizes.push(size);
                 bytes += size;
             }
             if queue.spans.len() >= shared.batch_size {
@@ -424,14 +440,25 @@ fn export_thread(shared: Arc<Shared>) {
         // end: memory is freed on the threads that allocated it, where the allocator's
         // thread caches make both the free and the next request's allocations cheap (freed
         // here, every allocation of a span crossed threads). At most a batch waits.
-        let room = shared.batch_size.saturating_sub(queue.dead.len());
-        let back = spans.min(room);
         if !queue.closing {
-            queue.dead.extend(batch.drain(..back));
+            let mut back = 0;
+            for &size in &sizes {
+                if queue.dead.len() + back >= shared.batch_size
+                    || queue.dead_bytes + size > shared.dead_bytes_limit
+                {
+                    break;
+                }
+                queue.dead_bytes += size;
+                back += 1;
+            }
+            queue
+                .dead
+                .extend(batch.drain(..back).zip(sizes.drain(..back)));
         }
         let waited_on = queue.flushes > 0 || queue.closing;
         drop(queue);
         batch.clear(); // the rest drop here
+        sizes.clear();
         if waited_on {
             shared.settled.notify_all();
         }
@@ -510,6 +537,7 @@ pub(crate) fn export_processor(
         },
         resource: OnceLock::new(),
         batch_size: config.max_export_batch_size,
+        dead_bytes_limit: (config.max_queue_bytes / 16).min(DEAD_BYTES),
         schedule_delay: config.schedule_delay,
         request_limit: config.max_request_bytes,
         failures: RateLimitedLog::new(Duration::from_secs(10)),
