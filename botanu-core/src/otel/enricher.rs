@@ -63,12 +63,20 @@ impl RunContextEnricher {
 
 impl SpanProcessor for RunContextEnricher {
     fn on_start(&self, span: &mut Span, cx: &Context) {
+        use crate::otel::own_span::{starting, Starting};
+        let starting = starting();
         // A run span: the lifecycle writes every run attribute on it already.
-        if crate::otel::own_span::starting() == crate::otel::own_span::Starting::Run {
+        if starting == Starting::Run {
             return;
         }
         if let Some(current) = cx.get::<CurrentRun>() {
             // Inside a run botanu started: its attributes were worked out when it started.
+            if starting == Starting::Own {
+                // botanu's own spans (LLM, tool, data, step, client calls) start without any
+                // of these keys: nothing to keep, so no copy of the span's attributes.
+                current.enriched().for_each(|kv| span.set_attribute(kv));
+                return;
+            }
             set_absent(span, current.enriched());
             return;
         }
