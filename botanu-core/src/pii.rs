@@ -257,6 +257,18 @@ pub(crate) fn truncate_chars(text: &str, max_chars: usize) -> &str {
     }
 }
 
+/// At most the first `max_bytes` bytes of `text`, cut back to a character boundary.
+pub(crate) fn truncate_bytes(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +293,8 @@ mod tests {
         assert_eq!(truncate_chars("abcdef", 4), "abcd");
         assert_eq!(truncate_chars("éééé", 2), "éé");
         assert_eq!(truncate_chars("ab", 4), "ab");
+        assert_eq!(truncate_bytes("abcdef", 4), "abcd");
+        assert_eq!(truncate_bytes("aéé", 4), "aé", "never inside a character");
+        assert_eq!(truncate_bytes("ab", 4), "ab");
     }
 }

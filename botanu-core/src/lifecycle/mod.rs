@@ -339,11 +339,7 @@ fn cut(s: &str) -> &str {
     if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
         tracing::warn!(target: "botanu", max_bytes = MAX_ID_BYTES, length = s.len(), "a run id value (event, customer, tenant or parent run) was longer than botanu keeps and was cut; logged once");
     }
-    let mut end = MAX_ID_BYTES;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    crate::pii::truncate_bytes(s, MAX_ID_BYTES)
 }
 
 /// `botanu.run/{workflow}`, without the formatting machinery.

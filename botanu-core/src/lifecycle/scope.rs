@@ -27,13 +27,8 @@ impl<T, E: std::fmt::Display + 'static> RunResult for Result<T, E> {
             Ok(_) => RunEnd::new(RunStatus::Success),
             Err(e) => {
                 let mut message = e.to_string();
-                if message.len() > 512 {
-                    let mut cut = 512;
-                    while !message.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    message.truncate(cut);
-                }
+                let kept = crate::pii::truncate_bytes(&message, 512).len();
+                message.truncate(kept);
                 RunEnd::failure(error_class_of::<E>())
                     .message(message)
                     .exception()

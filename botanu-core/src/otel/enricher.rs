@@ -84,7 +84,7 @@ impl SpanProcessor for RunContextEnricher {
         if baggage.is_empty() {
             return;
         }
-        set_absent(span, enriched_attributes(baggage).into_vec());
+        set_absent(span, enriched_attributes(baggage));
     }
 
     fn on_end(&self, _span: SpanData) {}

@@ -30,10 +30,7 @@ impl CurrentRun {
     /// The attributes for spans started inside the run: the [`keys::ENRICHED`] entries of the
     /// run's baggage (its own values, and an outer tenant it does not override).
     pub(crate) fn enriched(&self) -> impl Iterator<Item = KeyValue> + '_ {
-        self.enriched
-            .iter()
-            .zip(keys::ENRICHED)
-            .filter_map(|(value, key)| value.as_ref().map(|v| KeyValue::new(key, v.clone())))
+        with_enriched_keys(self.enriched.iter().map(Option::as_ref))
     }
 }
 
@@ -97,12 +94,19 @@ pub(crate) struct WithoutRunBaggage;
 
 /// The attributes [`RunContextEnricher`](crate::RunContextEnricher) stamps for `baggage`: its
 /// non-empty [`keys::ENRICHED`] entries, in that order.
-pub(crate) fn enriched_attributes(baggage: &Baggage) -> Box<[KeyValue]> {
-    enriched_values(baggage)
+pub(crate) fn enriched_attributes(baggage: &Baggage) -> impl Iterator<Item = KeyValue> + '_ {
+    with_enriched_keys(enriched_values(baggage))
+}
+
+/// The attributes for values in [`keys::ENRICHED`] order (`None`: not set).
+fn with_enriched_keys<'a, I>(values: I) -> impl Iterator<Item = KeyValue> + use<'a, I>
+where
+    I: IntoIterator<Item = Option<&'a StringValue>>,
+{
+    values
         .into_iter()
         .zip(keys::ENRICHED)
         .filter_map(|(value, key)| value.map(|v| KeyValue::new(key, v.clone())))
-        .collect()
 }
 
 /// One pass over the (small) baggage instead of seven hashed lookups.

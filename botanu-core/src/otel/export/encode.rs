@@ -430,18 +430,24 @@ fn open_wide(buf: &mut Vec<u8>, field: u32) -> usize {
     buf.len() - WIDE
 }
 
-/// [`close`] for a field opened with [`open_wide`]: the body moves only when its length's
-/// minimal varint is not [`WIDE`] bytes wide (prost writes minimal varints; so do we).
+/// [`close`] for a field opened with [`open_wide`].
 fn close_wide(buf: &mut Vec<u8>, at: usize) {
+    close_kept(buf, at, WIDE);
+}
+
+/// Puts the body's length (everything after the `kept` bytes at `at`) there as a minimal
+/// varint (prost writes minimal varints; so do we): the body moves only when that varint is
+/// not `kept` bytes wide.
+fn close_kept(buf: &mut Vec<u8>, at: usize, kept: usize) {
     let end = buf.len();
-    let len = end - at - WIDE;
+    let len = end - at - kept;
     let width = varint_len(len as u64);
-    if width > WIDE {
-        buf.resize(end + width - WIDE, 0);
-        buf.copy_within(at + WIDE..end, at + width);
-    } else if width < WIDE {
-        buf.copy_within(at + WIDE..end, at + width);
-        buf.truncate(end - (WIDE - width));
+    if width > kept {
+        buf.resize(end + width - kept, 0);
+        buf.copy_within(at + kept..end, at + width);
+    } else if width < kept {
+        buf.copy_within(at + kept..end, at + width);
+        buf.truncate(end - (kept - width));
     }
     let mut v = len as u64;
     for slot in &mut buf[at..at + width] {
@@ -463,18 +469,11 @@ fn open(buf: &mut Vec<u8>, field: u32) -> usize {
 fn close(buf: &mut Vec<u8>, at: usize) {
     let len = buf.len() - at - 1;
     if len < 0x80 {
+        // Most fields: the one byte kept is the length.
         buf[at] = len as u8;
         return;
     }
-    let width = varint_len(len as u64);
-    let end = buf.len();
-    buf.resize(end + width - 1, 0);
-    buf.copy_within(at + 1..end, at + width);
-    let mut v = len as u64;
-    for slot in &mut buf[at..at + width] {
-        *slot = if v >= 0x80 { v as u8 | 0x80 } else { v as u8 };
-        v >>= 7;
-    }
+    close_kept(buf, at, 1);
 }
 
 /// Cuts string values (of the span and its events) longer than `value_limit` bytes at a
@@ -498,13 +497,9 @@ pub(crate) fn bound_and_size(span: &mut SpanData, value_limit: usize) -> usize {
     }
     fn cut(kv: &mut KeyValue, limit: usize) {
         if let Value::String(s) = &kv.value {
-            let text = s.as_str();
-            if text.len() > limit {
-                let mut end = limit;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                kv.value = Value::String(text[..end].to_owned().into());
+            if s.as_str().len() > limit {
+                let kept = crate::pii::truncate_bytes(s.as_str(), limit).to_owned();
+                kv.value = Value::String(kept.into());
             }
         }
     }
