@@ -24,8 +24,9 @@ impl Framework for Actix {
         req.headers().get(name).and_then(|v| v.to_str().ok())
     }
     fn header_named<'r>(req: &'r HttpRequest, name: &http::HeaderName) -> Option<&'r str> {
-        // actix-web's map is on another `http` version: the kit's names, prepared in that
-        // version once (a `&str` is parsed and, when not a standard name, copied per lookup).
+        // actix-web's map is on another `http` version: the kit's names (`KIT_HEADERS`),
+        // prepared in that version once (a `&str` is parsed and, when not a standard name,
+        // copied per lookup).
         const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
         const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
         const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
@@ -94,6 +95,7 @@ impl Extract<Actix> for MatchInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use botanu_core::adapter::KIT_HEADERS;
 
     #[test]
     fn prepared_header_names_find_what_plain_names_find() {
@@ -108,15 +110,7 @@ mod tests {
             .insert_header(("content-type", "application/grpc"))
             .insert_header(("x-other", "o"))
             .to_http_request();
-        for name in [
-            "traceparent",
-            "tracestate",
-            "baggage",
-            "x-request-id",
-            "content-type",
-            "x-other",
-            "x-missing",
-        ] {
+        for name in KIT_HEADERS.into_iter().chain(["x-other", "x-missing"]) {
             let prepared = http::HeaderName::from_static(name);
             let found = Actix::header_named(&req, &prepared);
             assert_eq!(found, Actix::header(&req, name), "{name}");

@@ -9,11 +9,11 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
 use botanu_core::adapter::{HttpRuns, NoHeaders, RequestRun, RUN_ID_HEADER};
+use opentelemetry::KeyValue;
+use pin_project_lite::pin_project;
 
 /// [`RUN_ID_HEADER`] as a name made once.
 const RUN_ID_NAME: HeaderName = HeaderName::from_static(RUN_ID_HEADER);
-use opentelemetry::KeyValue;
-use pin_project_lite::pin_project;
 
 use crate::body::BotanuBody;
 use crate::extract::{Actix, Headers};

@@ -29,7 +29,7 @@
 
 pub use crate::lifecycle::http::{
     header, query, Extract, Framework, Header, Http, HttpRuns, NoHeaders, Query, RequestRun,
-    ResponseRun, RUN_ID_HEADER,
+    ResponseRun, KIT_HEADERS, RUN_ID_HEADER,
 };
 
 /// How a response ends its run: [`ServerErrorsAsFailures`](classify::ServerErrorsAsFailures)

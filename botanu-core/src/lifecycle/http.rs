@@ -20,6 +20,16 @@ use super::guard::{error_class_of, guard_callback, poll_in_run};
 use super::{bounded, ActiveRun, RunEnd, RunSpec};
 use crate::run::{RunContext, RunStatus};
 
+/// The headers the kit reads itself, through [`Framework::header_named`]: what a framework
+/// that prepares header names once prepares.
+pub const KIT_HEADERS: [&str; 5] = [
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "x-request-id",
+    "content-type",
+];
+
 /// Response header naming the run (`x-botanu-run-id`).
 pub const RUN_ID_HEADER: &str = "x-botanu-run-id";
 
@@ -35,8 +45,8 @@ pub trait Framework: 'static {
     /// The value of header `name` (lowercase); `None` when absent or not visible ASCII.
     fn header<'r>(req: &'r Self::Request, name: &str) -> Option<&'r str>;
     /// [`header`](Self::header) by a name prepared once: how the kit looks up the headers it
-    /// reads itself (`traceparent`, `baggage`, `x-request-id`, `content-type`). The default
-    /// asks `header`; a framework on the `http` crate's header map looks the name up as is.
+    /// reads itself ([`KIT_HEADERS`]). The default asks `header`; a framework on the `http`
+    /// crate's header map looks the name up as is.
     fn header_named<'r>(req: &'r Self::Request, name: &http::HeaderName) -> Option<&'r str> {
         Self::header(req, name.as_str())
     }
@@ -822,15 +832,7 @@ mod tests {
             .unwrap()
             .into_parts();
         let headers = RequestHeaders::<Http>(&p);
-        for name in [
-            "traceparent",
-            "tracestate",
-            "baggage",
-            "x-request-id",
-            "content-type",
-            "x-other",
-            "x-missing",
-        ] {
+        for name in KIT_HEADERS.into_iter().chain(["x-other", "x-missing"]) {
             let prepared = http::HeaderName::from_static(name);
             assert_eq!(Http::header_named(&p, &prepared), Http::header(&p, name));
             assert_eq!(headers.get(name), Http::header(&p, name), "{name}");
